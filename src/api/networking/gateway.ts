@@ -1,0 +1,76 @@
+/**
+ * Istio Gateway (networking.istio.io): the servers an ingress gateway proxy exposes.
+ * Field reference: https://istio.io/latest/docs/reference/config/networking/gateway/
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { resourceSchema, type KindDefinition } from '../kind.js';
+import { Opt, PortNumber, StringMap, Struct, unsupported } from '../schema.js';
+import { NETWORKING_CANONICAL, NETWORKING_VERSIONS } from './versions.js';
+
+export const GatewayPort = Struct({
+  number: PortNumber(),
+  protocol: Type.String({ description: 'HTTP|HTTPS|GRPC|GRPC-WEB|HTTP2|MONGO|TCP|TLS' }),
+  name: Opt(Type.String()),
+  targetPort: Opt(unsupported(PortNumber(), 'sluice gateways listen on the port itself')),
+});
+
+export const ServerTLSSettings = Struct({
+  httpsRedirect: Opt(Type.Boolean()),
+  mode: Opt(
+    Type.Union([
+      Type.Literal('PASSTHROUGH'),
+      Type.Literal('SIMPLE'),
+      Type.Literal('MUTUAL'),
+      Type.Literal('AUTO_PASSTHROUGH'),
+      Type.Literal('ISTIO_MUTUAL'),
+      Type.Literal('OPTIONAL_MUTUAL'),
+    ]),
+  ),
+  serverCertificate: Opt(Type.String()),
+  privateKey: Opt(Type.String()),
+  caCertificates: Opt(Type.String()),
+  caCrl: Opt(unsupported(Type.String())),
+  credentialName: Opt(Type.String()),
+  credentialNames: Opt(unsupported(Type.Array(Type.String()))),
+  tlsCertificates: Opt(unsupported(Type.Array(Type.Unknown()))),
+  subjectAltNames: Opt(Type.Array(Type.String())),
+  verifyCertificateSpki: Opt(unsupported(Type.Array(Type.String()))),
+  verifyCertificateHash: Opt(unsupported(Type.Array(Type.String()))),
+  minProtocolVersion: Opt(
+    Type.Union(
+      ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'].map((v) => Type.Literal(v)),
+    ),
+  ),
+  maxProtocolVersion: Opt(
+    Type.Union(
+      ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'].map((v) => Type.Literal(v)),
+    ),
+  ),
+  cipherSuites: Opt(Type.Array(Type.String())),
+});
+
+export const Server = Struct({
+  port: GatewayPort,
+  bind: Opt(unsupported(Type.String(), 'sluice gateways bind to --gateway-listen')),
+  hosts: Type.Array(Type.String(), { minItems: 1 }),
+  tls: Opt(ServerTLSSettings),
+  defaultEndpoint: Opt(unsupported(Type.String())),
+  name: Opt(Type.String()),
+});
+
+export const GatewaySpec = Struct({
+  servers: Opt(Type.Array(Server)),
+  selector: Opt(StringMap()),
+});
+
+export const Gateway = resourceSchema('Gateway', NETWORKING_VERSIONS, { spec: GatewaySpec });
+export type Gateway = Static<typeof Gateway>;
+export type GatewaySpec = Static<typeof GatewaySpec>;
+
+export const gatewayKind: KindDefinition = {
+  kind: 'Gateway',
+  apiVersions: NETWORKING_VERSIONS,
+  canonicalApiVersion: NETWORKING_CANONICAL,
+  namespaced: true,
+  schema: Gateway,
+};

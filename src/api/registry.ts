@@ -1,0 +1,22 @@
+/** Every kind sluice loads, looked up by apiVersion and kind. */
+import type { KindDefinition } from './kind.js';
+import { gatewayKind } from './networking/gateway.js';
+
+export const KINDS: readonly KindDefinition[] = [gatewayKind];
+
+const byKey = new Map<string, KindDefinition>();
+const byKind = new Map<string, KindDefinition>();
+for (const def of KINDS) {
+  byKind.set(def.kind, def);
+  for (const v of def.apiVersions) byKey.set(`${v}/${def.kind}`, def);
+}
+
+/** The definition for an apiVersion/kind pair, or undefined when sluice does not load it. */
+export function lookupKind(apiVersion: string, kind: string): KindDefinition | undefined {
+  return byKey.get(`${apiVersion}/${kind}`);
+}
+
+/** The definition of a kind by name alone (used to say "known kind, wrong apiVersion"). */
+export function lookupKindByName(kind: string): KindDefinition | undefined {
+  return byKind.get(kind);
+}
