@@ -1,0 +1,537 @@
+/**
+ * Semantic checks across all loaded objects: references between objects (subsets, gateways,
+ * hosts, targets, templates, providers), duplicates, route weights, selectors and metric
+ * queries. Reads schema-valid objects only; pure.
+ */
+import { renderMetricQuery, placeholdersOf } from '../api/metric-query.js';
+import type { DiagnosticCode } from './codes.js';
+import type { Diagnostic, Severity } from './diagnostic.js';
+import { formatPath } from './diagnostic.js';
+import { objectKey, refOf, type ManifestObject, type ReferencesMode } from './load.js';
+import { promqlErrorOffset } from './promql.js';
+
+export interface SemanticOptions {
+  references: ReferencesMode;
+}
+
+/** The DNS suffix of Services, as in a default Kubernetes cluster. */
+export const CLUSTER_DOMAIN = 'cluster.local';
+
+/** Labels of the gateway proxy `sluice up` runs, so `selector: {istio: ingressgateway}` matches. */
+export const BUILTIN_GATEWAY_LABELS: Record<string, string> = {
+  istio: 'ingressgateway',
+  app: 'istio-ingressgateway',
+};
+
+type Obj = Record<string, unknown>;
+const asObj = (v: unknown): Obj =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {};
+const asArr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const asStr = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const spec = (o: ManifestObject): Obj => asObj(o.object.spec);
+
+class Reporter {
+  readonly out: Diagnostic[] = [];
+  constructor(private readonly references: ReferencesMode) {}
+
+  /** A finding about a reference between objects: governed by `--references`. */
+  ref(
+    o: ManifestObject,
+    path: (string | number)[],
+    code: DiagnosticCode,
+    message: string,
+    severity: Severity = 'error',
+  ): void {
+    if (this.references === 'off') return;
+    this.add(
+      o,
+      path,
+      code,
+      message,
+      this.references === 'warn' && severity === 'error' ? 'warning' : severity,
+    );
+  }
+
+  /** A finding within one object: always reported. */
+  add(
+    o: ManifestObject,
+    path: (string | number)[],
+    code: DiagnosticCode,
+    message: string,
+    severity: Severity = 'error',
+  ): void {
+    const p = o.locate(path);
+    this.out.push({
+      severity,
+      code,
+      message,
+      file: o.file,
+      line: p.line,
+      col: p.col,
+      path: formatPath(path),
+      object: refOf(o),
+    });
+  }
+}
+
+/** Fully qualified name of a host written in a namespace (`reviews` → reviews.ns.svc.cluster.local). */
+export function qualifyHost(host: string, namespace: string): string {
+  return host.includes('.') || host.includes('*')
+    ? host
+    : `${host}.${namespace}.svc.${CLUSTER_DOMAIN}`;
+}
+
+function hostMatches(pattern: string, host: string): boolean {
+  if (pattern === host) return true;
+  if (pattern === '*') return true;
+  if (pattern.startsWith('*')) return host.endsWith(pattern.slice(1));
+  return false;
+}
+
+class Index {
+  readonly byKind = new Map<string, ManifestObject[]>();
+  readonly byKey = new Map<string, ManifestObject>();
+  /** FQDNs of Services and hosts of ServiceEntries (which may be wildcards). */
+  readonly serviceHosts = new Set<string>();
+  readonly entryHosts: string[] = [];
+
+  constructor(objects: readonly ManifestObject[]) {
+    for (const o of objects) {
+      let list = this.byKind.get(o.kind);
+      if (!list) this.byKind.set(o.kind, (list = []));
+      list.push(o);
+      this.byKey.set(objectKey(o), o);
+      if (o.kind === 'Service')
+        this.serviceHosts.add(`${o.name}.${o.namespace}.svc.${CLUSTER_DOMAIN}`);
+      if (o.kind === 'ServiceEntry')
+        for (const h of asArr(spec(o).hosts)) if (typeof h === 'string') this.entryHosts.push(h);
+    }
+  }
+
+  kind(kind: string): ManifestObject[] {
+    return this.byKind.get(kind) ?? [];
+  }
+
+  get(kind: string, namespace: string, name: string): ManifestObject | undefined {
+    return this.byKey.get(`${kind}/${namespace}/${name}`);
+  }
+
+  resolvesHost(host: string, namespace: string): boolean {
+    const fqdn = qualifyHost(host, namespace);
+    if (this.serviceHosts.has(fqdn)) return true;
+    // `name.ns` and `name.ns.svc` reach a Service through the cluster's DNS search path.
+    const parts = host.split('.');
+    if (
+      (parts.length === 2 || (parts.length === 3 && parts[2] === 'svc')) &&
+      this.serviceHosts.has(`${parts[0]}.${parts[1]}.svc.${CLUSTER_DOMAIN}`)
+    )
+      return true;
+    return this.entryHosts.some((p) => hostMatches(p, fqdn) || hostMatches(p, host));
+  }
+
+  /** Labels of every workload (Deployment pod templates and the builtin gateway). */
+  workloadLabels(namespace: string | undefined): Record<string, string>[] {
+    const out: Record<string, string>[] = [];
+    for (const d of this.kind('Deployment')) {
+      if (namespace !== undefined && d.namespace !== namespace) continue;
+      out.push(asObj(asObj(asObj(spec(d).template).metadata).labels) as Record<string, string>);
+    }
+    return out;
+  }
+}
+
+function labelsMatch(selector: Record<string, unknown>, labels: Record<string, string>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+/** Runs every semantic check. `valid` are the schema-valid objects; `all` includes invalid ones. */
+export function checkSemantics(
+  valid: readonly ManifestObject[],
+  all: readonly ManifestObject[],
+  options: SemanticOptions,
+): Diagnostic[] {
+  const r = new Reporter(options.references);
+  const idx = new Index(valid);
+  checkDuplicates(all, r);
+  for (const o of valid) {
+    switch (o.kind) {
+      case 'VirtualService':
+        checkVirtualService(o, idx, r);
+        break;
+      case 'DestinationRule':
+        checkDestinationRule(o, idx, r);
+        break;
+      case 'Canary':
+        checkCanary(o, idx, r);
+        break;
+      case 'MetricTemplate':
+        checkMetricTemplate(o, r);
+        break;
+      case 'Deployment':
+        checkDeployment(o, r);
+        break;
+      case 'Service':
+        checkSelector(o, ['spec', 'selector'], asObj(spec(o).selector), idx, r, o.namespace);
+        break;
+      case 'PeerAuthentication':
+      case 'AuthorizationPolicy':
+      case 'RequestAuthentication': {
+        const sel = asObj(asObj(spec(o).selector).matchLabels);
+        checkSelector(o, ['spec', 'selector', 'matchLabels'], sel, idx, r, o.namespace);
+        break;
+      }
+      case 'Gateway':
+        checkGatewaySelector(o, idx, r);
+        break;
+    }
+  }
+  return r.out;
+}
+
+function checkDuplicates(all: readonly ManifestObject[], r: Reporter): void {
+  const first = new Map<string, ManifestObject>();
+  for (const o of all) {
+    const key = objectKey(o);
+    const prev = first.get(key);
+    if (!prev) {
+      first.set(key, o);
+      continue;
+    }
+    r.ref(
+      o,
+      ['metadata', 'name'],
+      'SLUICE_DUPLICATE_OBJECT',
+      `${o.kind} ${o.namespace ? o.namespace + '/' : ''}${o.name} is already defined at ${prev.file}:${prev.line}:${prev.col}`,
+    );
+  }
+}
+
+function checkVirtualService(o: ManifestObject, idx: Index, r: Reporter): void {
+  const s = spec(o);
+  asArr(s.gateways).forEach((g, i) => checkGatewayRef(o, ['spec', 'gateways', i], g, idx, r));
+  asArr(s.http).forEach((route, i) => {
+    const h = asObj(route);
+    asArr(h.match).forEach((m, j) =>
+      asArr(asObj(m).gateways).forEach((g, k) =>
+        checkGatewayRef(o, ['spec', 'http', i, 'match', j, 'gateways', k], g, idx, r),
+      ),
+    );
+    const dests = asArr(h.route);
+    if (dests.length > 1) {
+      const weights = dests.map((d) => asObj(d).weight);
+      if (weights.some((w) => w !== undefined)) {
+        const sum = weights.reduce<number>((a, w) => a + (typeof w === 'number' ? w : 0), 0);
+        if (sum !== 100) {
+          r.add(
+            o,
+            ['spec', 'http', i, 'route'],
+            'SLUICE_ROUTE_WEIGHT_SUM',
+            `destination weights add up to ${sum}, not 100 (${weights.map((w) => w ?? 0).join(' + ')})`,
+          );
+        }
+      }
+    }
+    dests.forEach((d, j) =>
+      checkDestination(
+        o,
+        ['spec', 'http', i, 'route', j, 'destination'],
+        asObj(asObj(d).destination),
+        idx,
+        r,
+      ),
+    );
+    const mirror = asObj(h.mirror);
+    if (mirror.host) checkDestination(o, ['spec', 'http', i, 'mirror'], mirror, idx, r);
+    asArr(h.mirrors).forEach((m, j) =>
+      checkDestination(
+        o,
+        ['spec', 'http', i, 'mirrors', j, 'destination'],
+        asObj(asObj(m).destination),
+        idx,
+        r,
+      ),
+    );
+  });
+}
+
+function checkGatewayRef(
+  o: ManifestObject,
+  path: (string | number)[],
+  g: unknown,
+  idx: Index,
+  r: Reporter,
+): void {
+  if (typeof g !== 'string' || g === 'mesh') return;
+  const [ns, name] = g.includes('/') ? (g.split('/', 2) as [string, string]) : [o.namespace, g];
+  if (!idx.get('Gateway', ns, name)) {
+    r.ref(o, path, 'SLUICE_REF_GATEWAY_NOT_FOUND', `gateway ${ns}/${name} does not exist`);
+  }
+}
+
+function checkDestination(
+  o: ManifestObject,
+  path: (string | number)[],
+  dest: Obj,
+  idx: Index,
+  r: Reporter,
+): void {
+  const host = asStr(dest.host);
+  if (!host) return;
+  if (!idx.resolvesHost(host, o.namespace)) {
+    r.ref(
+      o,
+      [...path, 'host'],
+      'SLUICE_REF_HOST_NOT_FOUND',
+      `host ${host} matches no Service and no ServiceEntry`,
+    );
+    return;
+  }
+  const subset = asStr(dest.subset);
+  if (!subset) return;
+  const fqdn = qualifyHost(host, o.namespace);
+  const rules = idx
+    .kind('DestinationRule')
+    .filter((dr) => qualifyHost(asStr(spec(dr).host) ?? '', dr.namespace) === fqdn);
+  const defined = rules.some((dr) => asArr(spec(dr).subsets).some((s) => asObj(s).name === subset));
+  if (!defined) {
+    r.ref(
+      o,
+      [...path, 'subset'],
+      'SLUICE_REF_SUBSET_NOT_FOUND',
+      rules.length === 0
+        ? `subset ${subset} of ${host}: no DestinationRule for ${fqdn}`
+        : `subset ${subset} is not defined by the DestinationRule for ${fqdn} (${rules.map((x) => `${x.namespace}/${x.name}`).join(', ')})`,
+    );
+  }
+}
+
+function checkDestinationRule(o: ManifestObject, idx: Index, r: Reporter): void {
+  const host = asStr(spec(o).host);
+  if (host && !idx.resolvesHost(host, o.namespace)) {
+    r.ref(
+      o,
+      ['spec', 'host'],
+      'SLUICE_REF_HOST_NOT_FOUND',
+      `host ${host} matches no Service and no ServiceEntry`,
+      'warning',
+    );
+  }
+  const seen = new Set<string>();
+  asArr(spec(o).subsets).forEach((s, i) => {
+    const name = asStr(asObj(s).name);
+    if (!name) return;
+    if (seen.has(name))
+      r.add(
+        o,
+        ['spec', 'subsets', i, 'name'],
+        'SLUICE_DUPLICATE_OBJECT',
+        `subset ${name} is defined twice`,
+      );
+    seen.add(name);
+  });
+}
+
+function checkDeployment(o: ManifestObject, r: Reporter): void {
+  const s = spec(o);
+  const match = asObj(asObj(s.selector).matchLabels);
+  const labels = asObj(asObj(asObj(s.template).metadata).labels) as Record<string, string>;
+  if (!labelsMatch(match, labels)) {
+    r.add(
+      o,
+      ['spec', 'selector', 'matchLabels'],
+      'SLUICE_SELECTOR_MISMATCH',
+      `selector ${JSON.stringify(match)} does not match the pod template's labels ${JSON.stringify(labels)}`,
+    );
+  }
+}
+
+function checkSelector(
+  o: ManifestObject,
+  path: (string | number)[],
+  selector: Obj,
+  idx: Index,
+  r: Reporter,
+  namespace: string | undefined,
+): void {
+  if (Object.keys(selector).length === 0) return;
+  const matched = idx.workloadLabels(namespace).some((l) => labelsMatch(selector, l));
+  if (!matched)
+    r.ref(
+      o,
+      path,
+      'SLUICE_SELECTOR_NO_MATCH',
+      `selector ${JSON.stringify(selector)} matches no workload in namespace ${namespace}`,
+      'warning',
+    );
+}
+
+function checkGatewaySelector(o: ManifestObject, idx: Index, r: Reporter): void {
+  const sel = asObj(spec(o).selector);
+  if (Object.keys(sel).length === 0 || labelsMatch(sel, BUILTIN_GATEWAY_LABELS)) return;
+  if (!idx.workloadLabels(undefined).some((l) => labelsMatch(sel, l))) {
+    r.ref(
+      o,
+      ['spec', 'selector'],
+      'SLUICE_SELECTOR_NO_MATCH',
+      `selector ${JSON.stringify(sel)} matches neither the builtin gateway (istio: ingressgateway) nor any workload`,
+      'warning',
+    );
+  }
+}
+
+function checkMetricTemplate(o: ManifestObject, r: Reporter): void {
+  const query = asStr(spec(o).query);
+  if (query === undefined) return;
+  // Check the template on its own with every placeholder given a sample value.
+  const sample: Record<string, string> = {};
+  const variables: Record<string, string> = {};
+  for (const p of placeholdersOf(query)) {
+    if (p.startsWith('variables.')) variables[p.slice(10)] = 'sample';
+    else sample[p] = p === 'interval' ? '1m' : 'sample';
+  }
+  const rendered = renderMetricQuery(query, { ...sample, variables });
+  if (rendered.ok) checkPromql(o, ['spec', 'query'], rendered.query, r, '');
+}
+
+function checkPromql(
+  o: ManifestObject,
+  path: (string | number)[],
+  query: string,
+  r: Reporter,
+  context: string,
+): void {
+  const at = promqlErrorOffset(query);
+  if (at < 0) return;
+  const excerpt = query.slice(Math.max(0, at - 20), at + 20).replace(/\s+/g, ' ');
+  r.add(
+    o,
+    path,
+    'SLUICE_PROMQL_INVALID',
+    `query is not valid PromQL${context} at character ${at + 1}: …${excerpt}…`,
+  );
+}
+
+function checkCanary(o: ManifestObject, idx: Index, r: Reporter): void {
+  const s = spec(o);
+  const target = asObj(s.targetRef);
+  const targetName = asStr(target.name) ?? '';
+  const deployment = idx.get('Deployment', o.namespace, targetName);
+  if (!deployment) {
+    r.ref(
+      o,
+      ['spec', 'targetRef', 'name'],
+      'SLUICE_REF_TARGET_NOT_FOUND',
+      `target Deployment ${o.namespace}/${targetName} does not exist`,
+    );
+  }
+  const service = asObj(s.service);
+  asArr(service.gateways).forEach((g, i) =>
+    checkGatewayRef(o, ['spec', 'service', 'gateways', i], g, idx, r),
+  );
+  if (deployment) checkCanaryPort(o, service, deployment, r);
+
+  const analysis = asObj(s.analysis);
+  const serviceName = asStr(service.name) ?? targetName;
+  asArr(analysis.metrics).forEach((m, i) => {
+    const metric = asObj(m);
+    const interval = asStr(metric.interval) ?? asStr(analysis.interval) ?? '1m';
+    const vars = {
+      name: targetName,
+      namespace: o.namespace,
+      target: targetName,
+      service: serviceName,
+      ingress: '',
+      interval,
+      variables: asObj(metric.templateVariables) as Record<string, string>,
+    };
+    const ref = asObj(metric.templateRef);
+    if (ref.name) {
+      const ns = asStr(ref.namespace) ?? o.namespace;
+      const template = idx.get('MetricTemplate', ns, String(ref.name));
+      if (!template) {
+        r.ref(
+          o,
+          ['spec', 'analysis', 'metrics', i, 'templateRef', 'name'],
+          'SLUICE_REF_TEMPLATE_NOT_FOUND',
+          `MetricTemplate ${ns}/${String(ref.name)} does not exist`,
+        );
+        return;
+      }
+      const query = asStr(spec(template).query);
+      if (query === undefined) return;
+      const rendered = renderMetricQuery(query, vars);
+      if (!rendered.ok) {
+        r.ref(
+          o,
+          ['spec', 'analysis', 'metrics', i, 'templateVariables'],
+          'SLUICE_TEMPLATE_VARIABLE_MISSING',
+          `MetricTemplate ${ns}/${String(ref.name)} uses {{ ${rendered.missing} }}, which this metric does not provide`,
+        );
+        return;
+      }
+      checkPromql(
+        o,
+        ['spec', 'analysis', 'metrics', i, 'templateRef'],
+        rendered.query,
+        r,
+        ` (MetricTemplate ${ns}/${String(ref.name)} rendered for this canary)`,
+      );
+    } else if (typeof metric.query === 'string') {
+      const rendered = renderMetricQuery(metric.query, vars);
+      if (!rendered.ok) {
+        r.add(
+          o,
+          ['spec', 'analysis', 'metrics', i, 'query'],
+          'SLUICE_TEMPLATE_VARIABLE_MISSING',
+          `query uses {{ ${rendered.missing} }}, which is not provided`,
+        );
+      } else checkPromql(o, ['spec', 'analysis', 'metrics', i, 'query'], rendered.query, r, '');
+    }
+  });
+  asArr(analysis.alerts).forEach((a, i) => {
+    const ref = asObj(asObj(a).providerRef);
+    if (!ref.name) return;
+    const ns = asStr(ref.namespace) ?? o.namespace;
+    if (!idx.get('AlertProvider', ns, String(ref.name))) {
+      r.ref(
+        o,
+        ['spec', 'analysis', 'alerts', i, 'providerRef', 'name'],
+        'SLUICE_REF_PROVIDER_NOT_FOUND',
+        `AlertProvider ${ns}/${String(ref.name)} does not exist`,
+      );
+    }
+  });
+}
+
+function checkCanaryPort(
+  o: ManifestObject,
+  service: Obj,
+  deployment: ManifestObject,
+  r: Reporter,
+): void {
+  const containers = asArr(asObj(asObj(spec(deployment).template).spec).containers).map(asObj);
+  const ports = containers.flatMap((c) => asArr(c.ports).map(asObj));
+  if (ports.length === 0) return; // Kubernetes does not require declared ports.
+  const targetPort = service.targetPort ?? service.port;
+  const path =
+    service.targetPort !== undefined
+      ? ['spec', 'service', 'targetPort']
+      : ['spec', 'service', 'port'];
+  const found =
+    typeof targetPort === 'string'
+      ? ports.some((p) => p.name === targetPort)
+      : ports.some((p) => p.containerPort === targetPort);
+  if (!found) {
+    const declared = ports
+      .map((p) =>
+        p.name ? `${String(p.name)}=${String(p.containerPort)}` : String(p.containerPort),
+      )
+      .join(', ');
+    r.ref(
+      o,
+      path,
+      'SLUICE_CANARY_PORT_MISMATCH',
+      `port ${String(targetPort)} is not declared by Deployment ${deployment.namespace}/${deployment.name} (declares ${declared})`,
+    );
+  }
+}
