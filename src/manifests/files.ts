@@ -62,7 +62,12 @@ async function walk(
   for (const e of entries) {
     const path = join(dir, e.name);
     if (e.isDirectory()) {
-      if (!SKIP_DIRS.has(e.name)) await walk(path, root, visited, out);
+      if (SKIP_DIRS.has(e.name)) continue;
+      const real = await realpath(path);
+      if (!visited.has(real)) {
+        visited.add(real);
+        await walk(path, root, visited, out);
+      }
       continue;
     }
     if (e.isSymbolicLink()) {

@@ -63,7 +63,7 @@ export function parseFile(file: string, content: Buffer | string): ParseResult {
     try {
       text = utf8.decode(content);
     } catch {
-      const offset = firstInvalidUtf8(content);
+      const offset = invalidSequenceStart(content, firstInvalidUtf8(content));
       const before = content.subarray(0, offset).toString('utf8');
       const lines = before.split('\n');
       fileDiag({
@@ -120,7 +120,8 @@ export function parseFile(file: string, content: Buffer | string): ParseResult {
       break;
     }
     if (doc.errors.length > 0) {
-      for (const e of doc.errors) {
+      // Report the first error only: later ones in the same document are usually its echo.
+      for (const e of doc.errors.slice(0, 1)) {
         const p = pos(e.pos[0]);
         const duplicate = e.code === 'DUPLICATE_KEY';
         fileDiag({
@@ -223,6 +224,16 @@ function offsetOf(root: Node, path: readonly (string | number)[], which: 'key' |
 function firstLine(s: string): string {
   const i = s.indexOf('\n');
   return (i < 0 ? s : s.slice(0, i)).trim();
+}
+
+/** Backs up from the byte where decoding failed to the lead byte of its sequence. */
+function invalidSequenceStart(buf: Buffer, failedAt: number): number {
+  for (let k = 1; k <= 3 && failedAt - k >= 0; k++) {
+    const b = buf[failedAt - k] as number;
+    if (b >= 0xc0) return failedAt - k;
+    if (b < 0x80) break;
+  }
+  return failedAt;
 }
 
 function firstInvalidUtf8(buf: Buffer): number {
