@@ -1,8 +1,22 @@
 /** Every kind sluice loads, looked up by apiVersion and kind. */
 import type { KindDefinition } from './kind.js';
+import { destinationRuleKind } from './networking/destination-rule.js';
 import { gatewayKind } from './networking/gateway.js';
+import { serviceEntryKind } from './networking/service-entry.js';
+import { virtualServiceKind } from './networking/virtual-service.js';
+import { authorizationPolicyKind } from './security/authorization-policy.js';
+import { peerAuthenticationKind } from './security/peer-authentication.js';
+import { requestAuthenticationKind } from './security/request-authentication.js';
 
-export const KINDS: readonly KindDefinition[] = [gatewayKind];
+export const KINDS: readonly KindDefinition[] = [
+  gatewayKind,
+  virtualServiceKind,
+  destinationRuleKind,
+  serviceEntryKind,
+  peerAuthenticationKind,
+  authorizationPolicyKind,
+  requestAuthenticationKind,
+];
 
 const byKey = new Map<string, KindDefinition>();
 const byKind = new Map<string, KindDefinition>();

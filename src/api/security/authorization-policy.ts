@@ -1,0 +1,97 @@
+/**
+ * Istio AuthorizationPolicy (security.istio.io): access control on workloads, by source,
+ * operation and conditions.
+ * Field reference: https://istio.io/latest/docs/reference/config/security/authorization-policy/
+ *
+ * The CUSTOM action delegates to an external authorizer named by `provider`; sluice does not
+ * implement it, so `provider` (which CUSTOM requires) is marked unsupported.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { resourceSchema, type KindDefinition } from '../kind.js';
+import { Opt, Struct, unsupported } from '../schema.js';
+import { atMostOne } from '../networking/common.js';
+import { SECURITY_CANONICAL, SECURITY_VERSIONS } from '../networking/versions.js';
+import { targetRefFields, WorkloadSelector } from './common.js';
+
+const NO_CUSTOM = 'the CUSTOM action (external authorization) is not implemented by sluice';
+
+const Strings = () => Opt(Type.Array(Type.String()));
+const ServiceAccounts = () => Opt(Type.Array(Type.String({ maxLength: 320 }), { maxItems: 16 }));
+
+export const Source = Struct({
+  principals: Strings(),
+  notPrincipals: Strings(),
+  requestPrincipals: Strings(),
+  notRequestPrincipals: Strings(),
+  namespaces: Strings(),
+  notNamespaces: Strings(),
+  serviceAccounts: ServiceAccounts(),
+  notServiceAccounts: ServiceAccounts(),
+  ipBlocks: Strings(),
+  notIpBlocks: Strings(),
+  remoteIpBlocks: Strings(),
+  notRemoteIpBlocks: Strings(),
+  trustDomains: Strings(),
+  notTrustDomains: Strings(),
+});
+export type Source = Static<typeof Source>;
+
+export const Operation = Struct({
+  hosts: Strings(),
+  notHosts: Strings(),
+  ports: Strings(),
+  notPorts: Strings(),
+  methods: Strings(),
+  notMethods: Strings(),
+  paths: Strings(),
+  notPaths: Strings(),
+});
+export type Operation = Static<typeof Operation>;
+
+export const Condition = Struct({
+  key: Type.String({ minLength: 1 }),
+  values: Strings(),
+  notValues: Strings(),
+});
+export type Condition = Static<typeof Condition>;
+
+export const Rule = Struct({
+  from: Opt(Type.Array(Struct({ source: Opt(Source) }), { maxItems: 512 })),
+  to: Opt(Type.Array(Struct({ operation: Opt(Operation) }))),
+  when: Opt(Type.Array(Condition)),
+});
+export type Rule = Static<typeof Rule>;
+
+export const ExtensionProvider = Struct({ name: Opt(Type.String()) });
+
+export const AuthorizationPolicyAction = Type.Union([
+  Type.Literal('ALLOW'),
+  Type.Literal('DENY'),
+  Type.Literal('AUDIT'),
+  unsupported(Type.Literal('CUSTOM'), NO_CUSTOM),
+]);
+
+export const AuthorizationPolicySpec = Struct(
+  {
+    selector: Opt(WorkloadSelector),
+    ...targetRefFields(),
+    rules: Opt(Type.Array(Rule, { maxItems: 512 })),
+    action: Opt(AuthorizationPolicyAction),
+    provider: Opt(unsupported(ExtensionProvider, NO_CUSTOM)),
+  },
+  atMostOne('selector', 'targetRef', 'targetRefs'),
+);
+export type AuthorizationPolicySpec = Static<typeof AuthorizationPolicySpec>;
+
+export const AuthorizationPolicy = resourceSchema('AuthorizationPolicy', SECURITY_VERSIONS, {
+  spec: AuthorizationPolicySpec,
+});
+export type AuthorizationPolicy = Static<typeof AuthorizationPolicy>;
+
+export const authorizationPolicyKind: KindDefinition = {
+  kind: 'AuthorizationPolicy',
+  apiVersions: SECURITY_VERSIONS,
+  canonicalApiVersion: SECURITY_CANONICAL,
+  namespaced: true,
+  schema: AuthorizationPolicy,
+};
