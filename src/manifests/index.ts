@@ -1,5 +1,5 @@
 /** Public entry point of the manifests layer. */
-export { loadManifests, objectKey, refOf } from './load.js';
+export { brokenFiles, loadManifests, objectKey, refOf } from './load.js';
 export type {
   LoadOptions,
   LoadResult,

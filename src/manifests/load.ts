@@ -53,6 +53,17 @@ export interface LoadResult {
   diagnostics: Diagnostic[];
 }
 
+/**
+ * Files with an error that is not about one identifiable object (unreadable, not YAML, a
+ * document without kind): what they define is unknown, so nothing they defined may be pruned.
+ */
+export function brokenFiles(diagnostics: readonly Diagnostic[]): Set<string> {
+  const out = new Set<string>();
+  for (const d of diagnostics)
+    if (d.severity === 'error' && (!d.object || !d.object.name)) out.add(d.file);
+  return out;
+}
+
 /** Key of an object: `Kind/namespace/name`. */
 export function objectKey(o: { kind: string; namespace: string; name: string }): string {
   return `${o.kind}/${o.namespace}/${o.name}`;
