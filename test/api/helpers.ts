@@ -117,3 +117,26 @@ export function* schemaNodes(schema: unknown, at = ''): Generator<[string, Node]
     if (v !== null && typeof v === 'object') yield* schemaNodes(v, `${at}/${k}`);
   }
 }
+
+/** One row of an invalid-object table: change `path` to `value`; expect `keyword` at `at`. */
+export interface InvalidCase {
+  name: string;
+  path: (string | number)[];
+  value: unknown;
+  /** The JSON pointer ajv reports (instancePath). */
+  at: string;
+  keyword: string;
+}
+
+/** Names the (instancePath, keyword) pairs ajv reports for a value, for assertion messages. */
+export function describeErrors(def: KindDefinition, value: unknown): string {
+  return JSON.stringify(
+    errorsOf(def, value).map((e) => `${e.instancePath} ${e.keyword}: ${e.message}`),
+  );
+}
+
+/** True when ajv reports `keyword` at `at` for the changed object. */
+export function rejectsAt(def: KindDefinition, base: unknown, c: InvalidCase): boolean {
+  const value = withChange(base, c.path, c.value);
+  return errorsOf(def, value).some((e) => e.instancePath === c.at && e.keyword === c.keyword);
+}
