@@ -1,6 +1,7 @@
 /** The `sluice` command line. Exit codes follow INTERFACES.md; usage errors exit 2. */
 import { Command, CommanderError, Option } from 'commander';
 import { runValidate } from './validate.js';
+import { runDiff } from './diff.js';
 
 export function buildProgram(
   write: (text: string) => void = (t) => process.stdout.write(t),
@@ -35,6 +36,41 @@ export function buildProgram(
           output: opts.output,
           references: opts.references,
           write,
+        });
+      },
+    );
+
+  program
+    .command('diff')
+    .description('what would change, object by object and field by field, between two revisions')
+    .requiredOption('--from <rev>', 'the revision to compare from (branch, tag, sha, HEAD~1)')
+    .option('--to <rev>', 'the revision to compare to (default: the working tree)')
+    .option('--repo <dir>', 'the git repository', '.')
+    .option('--path <subdir>', 'the folder of the repository that holds the manifests')
+    .addOption(
+      new Option('-o, --output <format>', 'output format')
+        .choices(['text', 'json', 'markdown'])
+        .default('text'),
+    )
+    .option('--exit-code', 'exit 1 when something changes')
+    .action(
+      async (opts: {
+        from: string;
+        to?: string;
+        repo: string;
+        path?: string;
+        output: 'text' | 'json' | 'markdown';
+        exitCode?: boolean;
+      }) => {
+        process.exitCode = await runDiff({
+          from: opts.from,
+          ...(opts.to ? { to: opts.to } : {}),
+          repo: opts.repo,
+          ...(opts.path ? { path: opts.path } : {}),
+          output: opts.output,
+          exitCode: opts.exitCode ?? false,
+          write,
+          writeErr: (t) => process.stderr.write(t),
         });
       },
     );
