@@ -1,4 +1,10 @@
 /** Every kind sluice loads, looked up by apiVersion and kind. */
+import { configMapKind } from './core/configmap.js';
+import { deploymentKind } from './core/deployment.js';
+import { serviceKind } from './core/service.js';
+import { alertProviderKind } from './flagger/alert-provider.js';
+import { canaryKind } from './flagger/canary.js';
+import { metricTemplateKind } from './flagger/metric-template.js';
 import type { KindDefinition } from './kind.js';
 import { destinationRuleKind } from './networking/destination-rule.js';
 import { gatewayKind } from './networking/gateway.js';
@@ -9,6 +15,12 @@ import { peerAuthenticationKind } from './security/peer-authentication.js';
 import { requestAuthenticationKind } from './security/request-authentication.js';
 
 export const KINDS: readonly KindDefinition[] = [
+  deploymentKind,
+  serviceKind,
+  configMapKind,
+  canaryKind,
+  metricTemplateKind,
+  alertProviderKind,
   gatewayKind,
   virtualServiceKind,
   destinationRuleKind,
