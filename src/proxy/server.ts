@@ -1,0 +1,535 @@
+/**
+ * The server edge: listeners accepting HTTP/1.1 connections, parsing requests (heads and
+ * bodies, keep-alive and pipelining), starting an exchange per request on the config version
+ * current at that moment, and writing what the exchange answers. Protocol errors on the
+ * downstream side (400, 408, 431, 501, 505) are answered here and close the connection.
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { CompiledConfig, CompiledListener } from './compile.js';
+import {
+  BadRequestError,
+  HeadersTooLargeError,
+  NoRouteError,
+  NotImplementedError,
+  RequestError,
+  RequestTimeoutError,
+} from './errors.js';
+import { Exchange, STATUS_TEXT } from './exchange.js';
+import { ChunkedError, ChunkedParser } from './http1/chunked.js';
+import {
+  BODY_LENGTH,
+  BODY_NONE,
+  HeadError,
+  parseRequestHead,
+  type RequestHead,
+} from './http1/head.js';
+import { StatsScope, type ScopeLabels, type StatsRegistry } from './stats.js';
+import { TimerNode, type CoarseTimers, type TimerTarget } from './timers.js';
+import type { Host } from './upstream/host.js';
+
+export type Direction = 'outbound' | 'inbound' | 'gateway';
+
+/** Identity of the proxy's workload (from the bootstrap). */
+export interface Identity {
+  workload: string;
+  namespace: string;
+  version: string;
+  app: string;
+  principal: string;
+  labels: Record<string, string>;
+}
+
+/** What every listener of one proxy shares. */
+export interface ProxyRuntime {
+  timers: CoarseTimers;
+  stats: StatsRegistry;
+  log: Logger;
+  accessLog: Logger;
+  identity: Identity;
+  maxHeadBytes: number;
+  headTimeoutMs: number;
+  idleTimeoutMs: number;
+  retryBufferBytes: number;
+}
+
+interface Snapshot {
+  config: CompiledConfig;
+  listener: CompiledListener;
+}
+
+/** One listening socket and the config version it currently serves. */
+export class ListenerRuntime {
+  readonly name: Direction;
+  readonly runtime: ProxyRuntime;
+  readonly scheme: string;
+  port = 0;
+  /** Swapped atomically on a new config version; requests keep the one they started with. */
+  snapshot: Snapshot | null = null;
+  /** Appended to every forwarded request head (peer identity for the other side's metrics). */
+  readonly peerHeaderLine: string;
+  private server: net.Server | null = null;
+  readonly connections = new Set<ServerConnection>();
+  private unknownScope: StatsScope | null = null;
+
+  constructor(name: Direction, runtime: ProxyRuntime) {
+    this.name = name;
+    this.runtime = runtime;
+    this.scheme = 'http';
+    const id = runtime.identity;
+    this.peerHeaderLine =
+      name === 'inbound'
+        ? ''
+        : `x-sluice-peer: ${id.namespace}/${id.workload}/${id.version}/${id.app}\r\n`;
+  }
+
+  listen(address: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer({ noDelay: true }, (socket) => {
+        this.runtime.stats.counters.downstreamConnections++;
+        const c = new ServerConnection(socket, this);
+        this.connections.add(c);
+      });
+      server.once('error', reject);
+      server.listen({ host: address, port }, () => {
+        server.off('error', reject);
+        this.server = server;
+        this.port = (server.address() as net.AddressInfo).port;
+        resolve(this.port);
+      });
+    });
+  }
+
+  /** Stops accepting; closes idle connections, lets busy ones finish their request. */
+  close(): Promise<void> {
+    for (const c of this.connections) c.closeWhenIdle();
+    return new Promise((resolve) => {
+      if (this.server === null) resolve();
+      else this.server.close(() => resolve());
+    });
+  }
+
+  destroyAll(): void {
+    for (const c of this.connections) c.destroy();
+  }
+
+  /** The metric scope of a finished exchange (labels built once per scope). */
+  scopeFor(ex: Exchange): StatsScope {
+    const rt = this.runtime;
+    const id = rt.identity;
+    const cluster = ex.cluster;
+    if (this.name === 'inbound') {
+      if (cluster === null) return this.unknown();
+      const peer = ex.header('x-sluice-peer') ?? '';
+      let s = cluster.inboundScopes.get(peer);
+      if (s === undefined) {
+        const [ns = 'unknown', wl = 'unknown', ver = 'unknown', app = 'unknown'] =
+          peer === '' ? [] : peer.split('/');
+        s = rt.stats.scope(`in|${cluster.name}|${peer}`, () => ({
+          ...labelsFor(
+            'destination',
+            id,
+            cluster.service,
+            cluster.serviceName,
+            cluster.serviceNamespace,
+          ),
+          source_workload: wl,
+          source_workload_namespace: ns,
+          source_version: ver,
+          source_app: app,
+          source_canonical_service: app,
+          source_canonical_revision: ver,
+        }));
+        cluster.inboundScopes.set(peer, s);
+      }
+      return s;
+    }
+    const host = ex.host;
+    if (host !== null && cluster !== null) {
+      const scoped = host as Host & { scope?: StatsScope };
+      if (scoped.scope === undefined) {
+        const e = host.endpoint;
+        scoped.scope = rt.stats.scope(`out|${cluster.name}|${host.key}`, () => {
+          const l = labelsFor(
+            'source',
+            id,
+            cluster.service,
+            cluster.serviceName,
+            cluster.serviceNamespace,
+          );
+          l.destination_workload = e.workload ?? cluster.serviceName;
+          l.destination_workload_namespace = e.namespace ?? cluster.serviceNamespace;
+          l.destination_version = e.version ?? e.labels?.version ?? 'unknown';
+          l.destination_app = e.labels?.app ?? cluster.serviceName;
+          l.destination_canonical_service = l.destination_app;
+          l.destination_canonical_revision = l.destination_version;
+          return l;
+        });
+      }
+      return scoped.scope;
+    }
+    if (cluster !== null) {
+      cluster.noHostScope ??= rt.stats.scope(`nohost|${cluster.name}`, () =>
+        labelsFor('source', id, cluster.service, cluster.serviceName, cluster.serviceNamespace),
+      );
+      return cluster.noHostScope;
+    }
+    return this.unknown();
+  }
+
+  private unknown(): StatsScope {
+    this.unknownScope ??= this.runtime.stats.scope(`unknown|${this.name}`, () =>
+      labelsFor(
+        this.name === 'inbound' ? 'destination' : 'source',
+        this.runtime.identity,
+        'unknown',
+        'unknown',
+        'unknown',
+      ),
+    );
+    return this.unknownScope;
+  }
+}
+
+function labelsFor(
+  reporter: 'source' | 'destination',
+  id: Identity,
+  service: string,
+  serviceName: string,
+  serviceNamespace: string,
+): ScopeLabels {
+  const self = reporter === 'source';
+  return {
+    reporter,
+    source_workload: self ? id.workload : 'unknown',
+    source_workload_namespace: self ? id.namespace : 'unknown',
+    source_principal: self ? id.principal : 'unknown',
+    source_app: self ? id.app : 'unknown',
+    source_version: self ? id.version : 'unknown',
+    source_canonical_service: self ? id.app : 'unknown',
+    source_canonical_revision: self ? id.version : 'unknown',
+    source_cluster: 'Kubernetes',
+    destination_workload: self ? 'unknown' : id.workload,
+    destination_workload_namespace: self ? 'unknown' : id.namespace,
+    destination_principal: self ? 'unknown' : id.principal,
+    destination_app: self ? 'unknown' : id.app,
+    destination_version: self ? 'unknown' : id.version,
+    destination_service: service,
+    destination_service_name: serviceName,
+    destination_service_namespace: serviceNamespace,
+    destination_canonical_service: self ? 'unknown' : id.app,
+    destination_canonical_revision: self ? 'unknown' : id.version,
+    destination_cluster: 'Kubernetes',
+    request_protocol: 'http',
+    connection_security_policy: self ? 'unknown' : 'none',
+  };
+}
+
+const S_HEAD = 0;
+const S_BODY = 1;
+/** Request fully read; waiting for the response to end. */
+const S_WAIT = 2;
+const S_CLOSED = 3;
+const S_UPGRADED = 4;
+
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+/** One downstream connection. */
+export class ServerConnection implements TimerTarget {
+  readonly socket: net.Socket;
+  readonly listener: ListenerRuntime;
+  readonly remoteAddress: string;
+  private buf: Buffer | null = null;
+  private state = S_HEAD;
+  private ex: Exchange | null = null;
+  private bodyKind = BODY_NONE;
+  private remaining = 0;
+  private chunked: ChunkedParser | null = null;
+  private responseDone = false;
+  private keepAlive = true;
+  private parsing = false;
+  private readonly headTimer: TimerNode;
+  private closing = false;
+
+  constructor(socket: net.Socket, listener: ListenerRuntime) {
+    this.socket = socket;
+    this.listener = listener;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.headTimer = new TimerNode(this, 0);
+    listener.runtime.timers.arm(this.headTimer, listener.runtime.headTimeoutMs);
+    socket.setTimeout(listener.runtime.idleTimeoutMs);
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('drain', () => this.ex?.onDownstreamDrain());
+    socket.on('timeout', () => {
+      if (this.ex === null) this.destroy();
+    });
+    socket.on('error', () => {
+      /* 'close' follows */
+    });
+    socket.on('close', () => this.onClose());
+  }
+
+  onTimer(): void {
+    // The request head did not arrive in time (slowloris guard).
+    if (this.state === S_HEAD && this.ex === null) {
+      if (this.buf !== null && this.buf.length > 0) this.reject(new RequestTimeoutError());
+      else this.destroy();
+    }
+  }
+
+  private onData(d: Buffer): void {
+    if (this.state === S_BODY) {
+      this.feedBody(d, 0);
+      return;
+    }
+    if (this.state === S_CLOSED || this.state === S_UPGRADED) return;
+    this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
+    if (this.state === S_HEAD && this.ex === null) this.parse();
+    else if (this.buf.length > this.listener.runtime.maxHeadBytes) this.socket.pause();
+  }
+
+  /** Parses and starts requests from `buf` while the connection is ready for one. */
+  private parse(): void {
+    if (this.parsing) return;
+    this.parsing = true;
+    try {
+      while (this.state === S_HEAD && this.ex === null && this.buf !== null) {
+        let buf = this.buf;
+        // RFC 9112: ignore empty lines before a request line.
+        let start = 0;
+        while (start + 1 < buf.length && buf[start] === 0x0d && buf[start + 1] === 0x0a) start += 2;
+        if (start > 0) {
+          if (start === buf.length) {
+            this.buf = null;
+            break;
+          }
+          buf = this.buf = buf.subarray(start);
+        }
+        const max = this.listener.runtime.maxHeadBytes;
+        const end = buf.indexOf('\r\n\r\n');
+        if (end === -1 || end + 4 > max) {
+          if (buf.length > max || end !== -1) this.reject(new HeadersTooLargeError());
+          break;
+        }
+        let head: RequestHead;
+        try {
+          head = parseRequestHead(buf, 0, end);
+        } catch (e) {
+          const he = e as HeadError;
+          const err =
+            he.status === 501
+              ? new NotImplementedError(he.message)
+              : he.status === 505
+                ? new RequestError('SLUICE_PROXY_BAD_REQUEST', 505, 'DPE', he.message)
+                : new BadRequestError(he.message);
+          this.reject(err);
+          break;
+        }
+        this.buf = end + 4 === buf.length ? null : buf.subarray(end + 4);
+        this.startRequest(head);
+      }
+    } finally {
+      this.parsing = false;
+    }
+  }
+
+  private startRequest(head: RequestHead): void {
+    const timers = this.listener.runtime.timers;
+    timers.cancel(this.headTimer);
+    this.keepAlive = head.keepAlive && !this.closing;
+    this.bodyKind = head.bodyKind;
+    this.responseDone = false;
+    const snap = this.listener.snapshot;
+    const hasBody = head.bodyKind !== BODY_NONE;
+    this.state = hasBody ? S_BODY : S_WAIT;
+    if (snap === null) {
+      const ex0 = new ExchangeStub(this);
+      this.ex = ex0 as unknown as Exchange;
+      ex0.fail(new NoRouteError('no config yet'));
+      return;
+    }
+    const ex = new Exchange(this, this.listener, snap.config, snap.listener.vhosts, head, hasBody);
+    this.ex = ex;
+    if (hasBody) {
+      if (head.bodyKind === BODY_LENGTH) this.remaining = head.contentLength;
+      else {
+        this.chunked ??= new ChunkedParser();
+        this.chunked.reset();
+      }
+    }
+    if (head.minor === 1 && !ex.header('host') && head.target.charCodeAt(0) === 0x2f) {
+      ex.fail(new BadRequestError('missing host header'));
+    } else {
+      if (head.expectContinue && hasBody) this.socket.write(CONTINUE);
+      try {
+        snap.listener.entry(ex);
+      } catch (e) {
+        ex.fail(e);
+      }
+    }
+    if (this.state === S_BODY && this.buf !== null) {
+      const b = this.buf;
+      this.buf = null;
+      this.feedBody(b, 0);
+    }
+  }
+
+  private feedBody(d: Buffer, start: number): void {
+    const ex = this.ex as Exchange;
+    if (this.bodyKind === BODY_LENGTH) {
+      const avail = d.length - start;
+      if (avail <= this.remaining) {
+        this.remaining -= avail;
+        if (avail > 0) ex.onRequestBody(start === 0 ? d : d.subarray(start));
+      } else {
+        ex.onRequestBody(d.subarray(start, start + this.remaining));
+        this.buf = d.subarray(start + this.remaining);
+        this.remaining = 0;
+      }
+      if (this.remaining === 0) this.requestEnded();
+      return;
+    }
+    const parser = this.chunked as ChunkedParser;
+    let end: number;
+    try {
+      end = parser.feed(d, start);
+    } catch (e) {
+      this.listener.runtime.stats.counters.downstreamProtocolErrors++;
+      const err = new BadRequestError(e instanceof ChunkedError ? e.message : 'bad chunked body');
+      this.keepAlive = false;
+      ex.fail(err);
+      this.destroyAfterWrite();
+      return;
+    }
+    if (end > start) ex.onRequestBody(start === 0 && end === d.length ? d : d.subarray(start, end));
+    if (parser.done) {
+      if (end < d.length) this.buf = d.subarray(end);
+      this.requestEnded();
+    }
+  }
+
+  private requestEnded(): void {
+    this.state = S_WAIT;
+    this.ex?.onRequestBodyEnd();
+    if (this.responseDone) this.next();
+  }
+
+  // ---- called by the exchange ----
+
+  writeHead(s: string): void {
+    this.socket.write(s, 'latin1');
+  }
+
+  writeBody(b: Buffer): boolean {
+    return this.socket.write(b);
+  }
+
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (this.state !== S_CLOSED) this.socket.resume();
+  }
+
+  /** The response ended; `keepAlive` false closes the connection after it. */
+  responseComplete(keepAlive: boolean): void {
+    this.responseDone = true;
+    if (!keepAlive) this.keepAlive = false;
+    if (this.state === S_WAIT) this.next();
+    else if (this.state === S_BODY) {
+      // Answered before the request body ended (error, redirect): the rest is not read.
+      this.keepAlive = false;
+      this.next();
+    }
+  }
+
+  private next(): void {
+    this.ex = null;
+    if (!this.keepAlive || this.closing) {
+      this.state = S_CLOSED;
+      this.socket.end();
+      return;
+    }
+    this.state = S_HEAD;
+    this.listener.runtime.timers.arm(this.headTimer, this.listener.runtime.headTimeoutMs);
+    if (this.socket.isPaused()) this.socket.resume();
+    if (this.buf !== null) this.parse();
+  }
+
+  /** Switches the connection to a tunnel with the upstream socket (WebSocket). */
+  upgrade(head: string, upstream: net.Socket, rest: Buffer): void {
+    this.state = S_UPGRADED;
+    this.ex = null;
+    const socket = this.socket;
+    socket.setTimeout(0);
+    socket.write(head, 'latin1');
+    if (rest.length > 0) socket.write(rest);
+    if (this.buf !== null) {
+      upstream.write(this.buf);
+      this.buf = null;
+    }
+    socket.removeAllListeners('data');
+    socket.removeAllListeners('drain');
+    upstream.on('error', () => socket.destroy());
+    upstream.on('close', () => socket.destroy());
+    socket.on('close', () => upstream.destroy());
+    socket.pipe(upstream);
+    upstream.pipe(socket);
+    socket.resume();
+    upstream.resume();
+  }
+
+  /** Answers a protocol error on the downstream side and closes. */
+  private reject(err: RequestError): void {
+    this.listener.runtime.stats.counters.downstreamProtocolErrors++;
+    this.listener.runtime.timers.cancel(this.headTimer);
+    this.state = S_CLOSED;
+    this.buf = null;
+    const body = err.message;
+    this.socket.end(
+      `HTTP/1.1 ${err.status} ${STATUS_TEXT[err.status] ?? 'Error'}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncontent-type: text/plain\r\nx-sluice-error-code: ${err.code}\r\nconnection: close\r\n\r\n${body}`,
+      'latin1',
+    );
+  }
+
+  private destroyAfterWrite(): void {
+    this.state = S_CLOSED;
+    this.socket.end();
+  }
+
+  /** Graceful shutdown: close now if idle, else after the current response. */
+  closeWhenIdle(): void {
+    this.closing = true;
+    if (this.ex === null && this.state === S_HEAD) this.destroy();
+  }
+
+  destroy(): void {
+    this.state = S_CLOSED;
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    this.state = S_CLOSED;
+    this.listener.runtime.timers.cancel(this.headTimer);
+    this.listener.connections.delete(this);
+    const ex = this.ex;
+    this.ex = null;
+    ex?.onDownstreamClose();
+  }
+}
+
+/** Answers requests that arrive before any config version exists (404 NR). */
+class ExchangeStub {
+  constructor(private readonly conn: ServerConnection) {}
+  fail(err: RequestError): void {
+    this.conn.writeHead(
+      `HTTP/1.1 ${err.status} ${STATUS_TEXT[err.status]}\r\ncontent-length: ${err.message.length}\r\nconnection: close\r\n\r\n${err.message}`,
+    );
+    this.conn.responseComplete(false);
+  }
+  onRequestBody(): void {}
+  onRequestBodyEnd(): void {}
+  onDownstreamDrain(): void {}
+  onDownstreamClose(): void {}
+}
