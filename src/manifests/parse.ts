@@ -10,6 +10,8 @@ import {
   isSeq,
   LineCounter,
   parseAllDocuments,
+  Scalar,
+  visit,
   type Document,
   type Node,
 } from 'yaml';
@@ -170,6 +172,7 @@ export function parseFile(file: string, content: Buffer | string): ParseResult {
       });
       continue;
     }
+    readColonScalarsAsKubectlDoes(doc, text);
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 100 });
@@ -191,6 +194,36 @@ export function parseFile(file: string, content: Buffer | string): ParseResult {
     });
   }
   return { documents, diagnostics };
+}
+
+/**
+ * In a flow sequence, `[1.2.3.4, 2001:db8::]` reads in YAML 1.2 as a string and the one-pair
+ * mapping `{"2001:db8:": null}` (the last `:` before `]` is a key indicator). kubectl's
+ * parser (go-yaml) reads a plain scalar ending in `:` there as the string `2001:db8::`, and
+ * Istio's own examples rely on it, so sluice reads it the same way.
+ */
+function readColonScalarsAsKubectlDoes(doc: Document.Parsed, text: string): void {
+  visit(doc, {
+    Seq(_, seq) {
+      if (!seq.flow) return;
+      seq.items.forEach((item, i) => {
+        if (!isMap(item) || item.items.length !== 1) return;
+        const pair = item.items[0];
+        if (!isPair(pair) || !isScalar(pair.key) || !isScalar(pair.value)) return;
+        const key = pair.key as Scalar;
+        const value = pair.value as Scalar;
+        if (key.type !== 'PLAIN' || value.value !== null || value.source !== '' || !key.range)
+          return;
+        const end = key.range[1];
+        if (text[end] !== ':') return;
+        const next = text[end + 1];
+        if (next !== ']' && next !== ',' && next !== undefined) return;
+        const scalar = new Scalar(`${String(key.source ?? key.value)}:`);
+        scalar.range = [key.range[0], end + 1, end + 1];
+        (seq.items as unknown[])[i] = scalar;
+      });
+    },
+  });
 }
 
 /** Offset of the node at `path` (or its key), falling back to the deepest ancestor found. */

@@ -150,6 +150,19 @@ function describe(e: ErrorObject, path: (string | number)[]): SchemaFinding {
       );
       return { ...base, message: `must be ${[...new Set(types)].join(' or ')}` };
     }
+    case 'not': {
+      const fields = schema['x-sluice-exclusive'];
+      if (Array.isArray(fields)) {
+        const set = fields.filter(
+          (f) => typeof e.data === 'object' && e.data !== null && f in (e.data as object),
+        );
+        return {
+          ...base,
+          message: `only one of ${fields.join(', ')} may be set (found ${set.join(' and ')})`,
+        };
+      }
+      return { ...base, message: 'is not allowed in this form' };
+    }
     case 'const':
       return {
         ...base,

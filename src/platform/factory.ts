@@ -1,0 +1,14 @@
+import { MemoryPlatform } from './memory.js';
+import type { Platform, PlatformConfig } from './platform.js';
+
+/** Builds the platform backend; an unknown type is an error, never a silent fallback. */
+export function createPlatform(config: PlatformConfig): Platform {
+  switch (config.type) {
+    case 'memory':
+      return new MemoryPlatform();
+    default:
+      throw new Error(
+        `SLUICE_PLATFORM_UNKNOWN: platform type ${JSON.stringify((config as { type: unknown }).type)} is not available in this build`,
+      );
+  }
+}
