@@ -45,7 +45,13 @@ export const EnvVar = Struct({
 export type EnvVar = Static<typeof EnvVar>;
 
 export const ContainerPort = Struct({
-  name: Opt(Type.String({ maxLength: 15, pattern: PORT_NAME })),
+  name: Opt(
+    Type.String({
+      maxLength: 15,
+      pattern: PORT_NAME,
+      description: 'port name: lower-case letters, digits and -, with a letter',
+    }),
+  ),
   containerPort: PortNumber(),
   protocol: Opt(Type.Union([Type.Literal('TCP'), Type.Literal('UDP'), Type.Literal('SCTP')])),
   hostPort: Opt(PortNumber()),
@@ -99,7 +105,12 @@ const PullPolicy = Type.Union([
 ]);
 
 export const Container = Struct({
-  name: Type.String({ minLength: 1, maxLength: 63, pattern: DNS1123_LABEL }),
+  name: Type.String({
+    minLength: 1,
+    maxLength: 63,
+    pattern: DNS1123_LABEL,
+    description: 'DNS-1123 label (lower-case letters, digits and -)',
+  }),
   // Optional: in local mode the command runs as a host process and the image is not used.
   image: Opt(Type.String({ minLength: 1 })),
   command: Opt(Type.Array(Type.String())),

@@ -6,12 +6,19 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { resourceSchema, type KindDefinition } from '../kind.js';
+import { DNS1123_LABEL } from '../meta.js';
 import { IntOrString, Opt, Passthrough, PortNumber, StringMap, Struct } from '../schema.js';
 
 export const SERVICE_VERSIONS = ['v1'] as const;
 
 export const ServicePort = Struct({
-  name: Opt(Type.String({ maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })),
+  name: Opt(
+    Type.String({
+      maxLength: 63,
+      pattern: DNS1123_LABEL,
+      description: 'DNS-1123 label (lower-case letters, digits and -)',
+    }),
+  ),
   port: PortNumber(),
   targetPort: Opt(IntOrString({ description: 'container port number or name; defaults to port' })),
   protocol: Opt(Type.Union([Type.Literal('TCP'), Type.Literal('UDP'), Type.Literal('SCTP')])),

@@ -28,7 +28,7 @@ export const AlertProviderSpec = Struct({
   type: AlertProviderType,
   channel: Opt(Type.String({ description: 'Slack channel' })),
   username: Opt(Type.String({ description: 'name the message is posted as' })),
-  address: Opt(Type.String({ pattern: '^https?://.+', description: 'webhook URL' })),
+  address: Opt(Type.String({ pattern: '^https?://.+', description: 'http(s) webhook URL' })),
   proxy: Opt(Type.String({ pattern: '^https?://.+', description: 'http(s) proxy URL' })),
   secretRef: Opt(SecretReference),
 });

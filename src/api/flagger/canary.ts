@@ -61,7 +61,7 @@ export const WEBHOOK_TYPES = [
 ] as const;
 export type WebhookType = (typeof WEBHOOK_TYPES)[number];
 
-const NOT_MESH = 'sluice shifts traffic with its own Istio-compatible mesh; the value is ignored';
+const NOT_MESH = 'sluice routes with its own mesh, as provider istio does';
 
 /** `spec.provider`: Flagger's mesh or ingress; sluice is the mesh, with Istio semantics. */
 export const CanaryProvider = literals(
@@ -126,12 +126,16 @@ export const CanaryService = Struct({
     Type.String({
       maxLength: 63,
       pattern: DNS1123_LABEL,
-      description: 'name of the apex Service; defaults to targetRef.name',
+      description: 'DNS-1123 label: the apex Service name (default targetRef.name)',
     }),
   ),
   port: PortNumber({ description: 'port of the apex, primary and canary Services' }),
   portName: Opt(
-    Type.String({ maxLength: 63, pattern: DNS1123_LABEL, description: 'defaults to http' }),
+    Type.String({
+      maxLength: 63,
+      pattern: DNS1123_LABEL,
+      description: 'DNS-1123 label (default http)',
+    }),
   ),
   targetPort: Opt(IntOrString({ description: 'container port number or name; defaults to port' })),
   appProtocol: Opt(Type.String()),
@@ -198,7 +202,7 @@ export const CanaryMetric = Struct({
     minLength: 1,
     description: 'request-success-rate, request-duration, or the name of a templateRef check',
   }),
-  interval: Opt(Duration({ description: 'window of the query, such as 1m (default 1m)' })),
+  interval: Opt(Duration({ description: 'duration such as 1m: the query window (default 1m)' })),
   threshold: Opt(
     deprecated(Type.Number(), 'thresholdRange (min for request-success-rate, max otherwise)'),
   ),
@@ -216,7 +220,7 @@ export const CanaryWebhook = Struct({
     pattern: '^[a-zA-Z][a-zA-Z0-9+.-]*://.+',
     description: 'URL such as http://loadtester.test/',
   }),
-  timeout: Opt(Duration({ description: 'request timeout (default 10s)' })),
+  timeout: Opt(Duration({ description: 'duration such as 30s: the request timeout' })),
   retries: Opt(Type.Integer({ minimum: 0 })),
   metadata: Opt(StringMap()),
   muteAlert: Opt(Type.Boolean()),
@@ -257,7 +261,7 @@ export const SessionAffinity = Struct({
 export const OnNoData = literals(['fail', 'hold', 'pass'], {}, { description: 'default fail' });
 
 export const CanaryAnalysis = Struct({
-  interval: Duration({ description: 'time between two checks, such as 1m' }),
+  interval: Duration({ description: 'duration such as 1m: the time between two checks' }),
   threshold: Type.Integer({
     minimum: 0,
     description: 'failed checks before rollback (values below 1 mean 1)',
@@ -285,8 +289,8 @@ export const CanarySpec = Struct({
   provider: Opt(CanaryProvider),
   metricsServer: Opt(
     Type.String({
-      minLength: 1,
-      description: 'Prometheus URL for the builtin checks and inline queries of this canary',
+      pattern: '^https?://.+',
+      description: 'http(s) URL of the Prometheus for the builtin checks and inline queries',
     }),
   ),
   targetRef: CanaryTargetRef,

@@ -46,7 +46,7 @@ export const MetricTemplateProvider = Struct({
   address: Opt(
     Type.String({
       pattern: '^https?://.+',
-      description: 'http(s) URL of the provider; prometheus defaults to the controller one',
+      description: 'http(s) URL such as http://prometheus:9090',
     }),
   ),
   secretRef: Opt(SecretReference),
