@@ -28,11 +28,24 @@ const SCP_LIKE = /^(?:[^@/\s]+@)?([^/:\s]+):(?!\/\/)(.*)$/;
 export function parseSourceUrl(url: string, cwd: string = process.cwd()): SourceUrl {
   const text = url.trim();
   if (text === '') throw new SourceError('SLUICE_SOURCE_CONFIG', 'the source URL is empty');
+  if (/^[A-Za-z0-9+.-]+::/.test(text)) {
+    // git's `<transport>::<address>` runs a remote helper (ext:: runs any command).
+    throw new SourceError(
+      'SLUICE_SOURCE_CONFIG',
+      `remote helper URLs (${text.split('::')[0]}::) are not supported`,
+    );
+  }
   const scheme = SCHEME.exec(text)?.[1]?.toLowerCase();
   if (scheme === undefined) {
     const scp = SCP_LIKE.exec(text);
     // "C:\repo" and "./a:b" are paths, not hosts.
     if (scp && !/^[a-zA-Z]$/.test(scp[1] ?? '') && !text.startsWith('.')) {
+      if (/^-|@-/.test(text)) {
+        throw new SourceError(
+          'SLUICE_SOURCE_CONFIG',
+          `the SSH host in ${JSON.stringify(text)} starts with "-"`,
+        );
+      }
       return { kind: 'ssh', remote: text, display: text };
     }
     const path = isAbsolute(text) ? text : resolve(cwd, text);
@@ -45,6 +58,12 @@ export function parseSourceUrl(url: string, cwd: string = process.cwd()): Source
     throw new SourceError(
       'SLUICE_SOURCE_CONFIG',
       `the source URL ${JSON.stringify(text)} is not a valid URL`,
+    );
+  }
+  if (parsed.hostname.startsWith('-') || parsed.username.startsWith('-')) {
+    throw new SourceError(
+      'SLUICE_SOURCE_CONFIG',
+      `the host or user in ${JSON.stringify(redactUrl(text))} starts with "-"`,
     );
   }
   if (parsed.password !== '') {
