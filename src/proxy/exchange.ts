@@ -118,6 +118,7 @@ class MirrorUser implements UpstreamUser {
   }
   onUpstreamHead(): void {}
   onUpstreamBody(): void {}
+  onUpstreamFlush(): void {}
   onUpstreamEnd(): void {
     this.host.active--;
   }
@@ -584,7 +585,12 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     if (this.corsOrigin !== null) s += this.corsHeaders();
     if (this.hashCookieLine !== null) s += this.hashCookieLine;
     if (this.closeAfter) s += 'connection: close\r\n';
+    this.conn.cork();
     this.conn.writeHead(s + '\r\n');
+  }
+
+  onUpstreamFlush(): void {
+    this.conn.uncork();
   }
 
   private corsHeaders(): string {
@@ -670,8 +676,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
       this.scheduleRetry(err);
       return;
     }
-    if (this.retries > 0) this.addFlag('URX');
-    this.fail(err);
+    this.fail(err, this.retries > 0 ? 'URX' : '');
   }
 
   onUpstreamUpgrade(h: ResponseHead, socket: net.Socket, rest: Buffer): void {
@@ -714,12 +719,18 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     this.finish();
   }
 
-  /** The one place an error becomes a response. Unknown errors become 500. */
-  fail(e: unknown): void {
+  /**
+   * The one place an error becomes a response. Unknown errors become 500. `extraFlag` is
+   * appended to the error's own flag (URX after exhausted retries).
+   */
+  fail(e: unknown, extraFlag = ''): void {
     if (this.finished) return;
     this.abandonAttempt();
     if (e instanceof RequestError) {
-      this.respond(e.status, e.flag, `x-sluice-error-code: ${e.code}\r\n`, e.message);
+      // A downstream protocol error leaves the connection in an unknown state: close it.
+      if (e.flag === 'DPE') this.closeAfter = true;
+      const flag = extraFlag === '' ? e.flag : `${e.flag},${extraFlag}`;
+      this.respond(e.status, flag, `x-sluice-error-code: ${e.code}\r\n`, e.message);
       return;
     }
     this.listener.runtime.log.error({ err: e }, 'unexpected error in request path');

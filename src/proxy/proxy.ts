@@ -307,7 +307,6 @@ export class Proxy {
       Promise.all(closing),
       new Promise<void>((r) => {
         timer = setTimeout(r, graceMs);
-        timer.unref();
       }),
     ]);
     if (timer !== undefined) clearTimeout(timer);

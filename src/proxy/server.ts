@@ -416,6 +416,23 @@ export class ServerConnection implements TimerTarget {
 
   // ---- called by the exchange ----
 
+  private corked = false;
+
+  /** Holds writes until `uncork` so a response head and its first bytes share one syscall. */
+  cork(): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+    }
+  }
+
+  uncork(): void {
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+  }
+
   writeHead(s: string): void {
     this.socket.write(s, 'latin1');
   }
@@ -445,6 +462,7 @@ export class ServerConnection implements TimerTarget {
   }
 
   private next(): void {
+    this.uncork();
     this.ex = null;
     if (!this.keepAlive || this.closing) {
       this.state = S_CLOSED;
@@ -501,7 +519,8 @@ export class ServerConnection implements TimerTarget {
   /** Graceful shutdown: close now if idle, else after the current response. */
   closeWhenIdle(): void {
     this.closing = true;
-    if (this.ex === null && this.state === S_HEAD) this.destroy();
+    // Tunnels (upgraded connections) have no request boundary to wait for.
+    if ((this.ex === null && this.state === S_HEAD) || this.state === S_UPGRADED) this.destroy();
   }
 
   destroy(): void {

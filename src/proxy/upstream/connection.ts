@@ -30,6 +30,8 @@ export interface UpstreamUser {
   /** Raw body bytes as they arrived (chunk framing included for chunked bodies). */
   onUpstreamBody(buf: Buffer): void;
   onUpstreamEnd(): void;
+  /** End of one read from the upstream: writes buffered since the head may go out now. */
+  onUpstreamFlush(): void;
   /** `retriable`: nothing of the response arrived, so the request may be tried again. */
   onUpstreamError(err: RequestError, retriable: boolean): void;
   /** 101 Switching Protocols: the socket (and any bytes after the head) now belong to the user. */
@@ -190,13 +192,18 @@ export class ClientConnection {
       else if (head.bodyKind === BODY_CHUNKED) this.chunked.reset();
       const user = this.user as UpstreamUser;
       user.onUpstreamHead(head);
-      if (this.state !== ST_BODY) return; // the user gave the connection up
+      if (this.state !== ST_BODY) {
+        user.onUpstreamFlush();
+        return; // the user gave the connection up
+      }
       if (head.bodyKind === BODY_NONE) {
         if (bodyStart < buf.length) this.keepAlive = false;
         this.responseComplete();
-        return;
+      } else if (bodyStart < buf.length) {
+        this.onBody(buf, bodyStart);
       }
-      if (bodyStart < buf.length) this.onBody(buf, bodyStart);
+      // Head and first body bytes leave in one write (the user corked on the head).
+      user.onUpstreamFlush();
       return;
     }
   }

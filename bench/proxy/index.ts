@@ -1,0 +1,239 @@
+/**
+ * Proxy benchmark: the same 1 KiB upstream (nginx) measured directly, through nginx as a
+ * reverse proxy (1 worker, upstream keepalive) and through one sluice proxy process.
+ * Throughput with wrk; latency at a fixed 1,000 rps with hey (`-q`). Ends with one JSON line.
+ *
+ *   npm run bench -- proxy [--duration 10] [--connections 32]
+ *
+ * Needs nginx (Debian nginx-light), wrk and hey on PATH.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const args = process.argv.slice(2);
+const opt = (name: string, d: number): number => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? d : Number(args[i + 1]);
+};
+const DURATION = opt('duration', 10);
+const CONNECTIONS = opt('connections', 32);
+const RATE = 1000;
+
+for (const tool of ['nginx', 'wrk', 'hey']) {
+  if (spawnSync('which', [tool]).status !== 0) {
+    console.error(`bench/proxy: ${tool} not found (apt-get install -y nginx-light wrk hey)`);
+    process.exit(2);
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+const children: ChildProcess[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} never opened`);
+}
+
+function nginxConf(name: string, body: string): string {
+  const p = join(dir, name);
+  const conf = `worker_processes 1; daemon off; pid ${p}.pid; error_log ${p}.err;
+events { worker_connections 4096; }
+http { access_log off; default_type application/octet-stream;
+  client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/pt; fastcgi_temp_path ${dir}/ft;
+  uwsgi_temp_path ${dir}/ut; scgi_temp_path ${dir}/st;
+  keepalive_requests 1000000;
+  ${body}
+}`;
+  writeFileSync(`${p}.conf`, conf);
+  return `${p}.conf`;
+}
+
+function startNginx(conf: string): ChildProcess {
+  const c = spawn('nginx', ['-c', conf, '-p', dir], { stdio: 'ignore' });
+  children.push(c);
+  return c;
+}
+
+function wrk(port: number): { rps: number; requests: number } {
+  const r = spawnSync(
+    'wrk',
+    ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, `http://127.0.0.1:${port}/`],
+    { encoding: 'utf8' },
+  );
+  const rps = Number(/Requests\/sec:\s+([0-9.]+)/.exec(r.stdout)?.[1] ?? 0);
+  const requests = Number(/([0-9]+) requests in/.exec(r.stdout)?.[1] ?? 0);
+  const errors = /Non-2xx or 3xx responses: ([0-9]+)/.exec(r.stdout)?.[1];
+  if (errors) console.error(`wrk :${port}: ${errors} non-2xx responses`);
+  return { rps, requests };
+}
+
+/** hey at a fixed 1,000 rps (10 workers × 100 qps); latency percentiles in ms. */
+function hey(port: number): { p50: number; p90: number; p99: number } {
+  const r = spawnSync(
+    'hey',
+    ['-z', `${DURATION}s`, '-c', '10', '-q', String(RATE / 10), `http://127.0.0.1:${port}/`],
+    { encoding: 'utf8' },
+  );
+  const pct = (p: number) =>
+    Number(new RegExp(`${p}% in ([0-9.]+) secs`).exec(r.stdout)?.[1] ?? NaN) * 1000;
+  return { p50: pct(50), p90: pct(90), p99: pct(99) };
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+([0-9]+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function startSluice(upstreamPort: number): Promise<{ child: ChildProcess; port: number }> {
+  const boot = {
+    apiVersion: 'sluice.dev/v1alpha1',
+    kind: 'ProxyBootstrap',
+    identity: { workload: 'bench-client', namespace: 'bench' },
+    listeners: { outbound: { port: 0 }, admin: { port: 0 } },
+    config: {
+      static: {
+        apiVersion: 'sluice.dev/v1alpha1',
+        kind: 'ProxyConfig',
+        version: 'bench',
+        listeners: [
+          {
+            name: 'outbound',
+            virtualHosts: [
+              { name: 'upstream', domains: ['*'], routes: [{ route: [{ cluster: 'upstream' }] }] },
+            ],
+          },
+        ],
+        clusters: [
+          {
+            name: 'upstream',
+            service: 'upstream.bench.svc.cluster.local',
+            endpoints: [{ address: '127.0.0.1', port: upstreamPort, workload: 'upstream' }],
+          },
+        ],
+      },
+    },
+  };
+  const file = join(dir, 'bootstrap.json');
+  writeFileSync(file, JSON.stringify(boot));
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/proxy/main.ts', '--bootstrap', file, '--log-level', 'info'],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env } },
+  );
+  children.push(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    rl.on('line', (line) => {
+      try {
+        const j = JSON.parse(line) as { msg?: string; ports?: { outbound?: number } };
+        if (j.msg === 'proxy started' && j.ports?.outbound) resolve(j.ports.outbound);
+      } catch {
+        /* not JSON */
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`sluice proxy exited with ${code}`)));
+  });
+  return { child, port };
+}
+
+async function main(): Promise<void> {
+  const upstreamPort = await freePort();
+  const nginxPort = await freePort();
+  const body = 'x'.repeat(1024);
+  startNginx(
+    nginxConf(
+      'upstream',
+      `server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "${body}"; } }`,
+    ),
+  );
+  startNginx(
+    nginxConf(
+      'proxy',
+      `upstream up { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server { listen 127.0.0.1:${nginxPort}; location / { proxy_pass http://up;
+    proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+    ),
+  );
+  await waitPort(upstreamPort);
+  await waitPort(nginxPort);
+  const sluice = await startSluice(upstreamPort);
+  const pid = sluice.child.pid as number;
+
+  // warm-up (JIT, connection pools)
+  spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, '-d2s', `http://127.0.0.1:${sluice.port}/`]);
+  spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, '-d1s', `http://127.0.0.1:${nginxPort}/`]);
+
+  const direct = wrk(upstreamPort);
+  console.log(`direct: ${direct.rps.toFixed(0)} rps`);
+  const nginx = wrk(nginxPort);
+  console.log(`nginx:  ${nginx.rps.toFixed(0)} rps`);
+  const cpu0 = cpuSeconds(pid);
+  const sl = wrk(sluice.port);
+  const cpu1 = cpuSeconds(pid);
+  console.log(`sluice: ${sl.rps.toFixed(0)} rps (${(cpu1 - cpu0).toFixed(2)} CPU s)`);
+
+  const latDirect = hey(upstreamPort);
+  const latNginx = hey(nginxPort);
+  const cpu2 = cpuSeconds(pid);
+  const latSluice = hey(sluice.port);
+  const cpu3 = cpuSeconds(pid);
+  console.log('latency at 1000 rps (ms):', {
+    direct: latDirect,
+    nginx: latNginx,
+    sluice: latSluice,
+  });
+  const r3 = (n: number) => Math.round(n * 1000) / 1000;
+  const result = {
+    bench: 'proxy',
+    duration_s: DURATION,
+    connections: CONNECTIONS,
+    rps_direct: Math.round(direct.rps),
+    rps_nginx: Math.round(nginx.rps),
+    rps_sluice: Math.round(sl.rps),
+    ratio_sluice_nginx: r3(sl.rps / nginx.rps),
+    added_p50_ms: r3(latSluice.p50 - latDirect.p50),
+    added_p90_ms: r3(latSluice.p90 - latDirect.p90),
+    added_p99_ms: r3(latSluice.p99 - latDirect.p99),
+    nginx_added_p90_ms: r3(latNginx.p90 - latDirect.p90),
+    cpu_s_per_1k_req_saturated: r3(((cpu1 - cpu0) / sl.requests) * 1000),
+    cpu_s_per_1k_req_at_1000rps: r3(((cpu3 - cpu2) / (RATE * DURATION)) * 1000),
+    peak_rss_mb: Math.round(peakRssMb(pid) * 10) / 10,
+  };
+  console.log(JSON.stringify(result));
+}
+
+try {
+  await main();
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+}
