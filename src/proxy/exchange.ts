@@ -536,17 +536,8 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     this.cancelTimer(T_TRY);
     const host = this.host as Host;
     const t = now();
-    if (h.status >= 500 && this.statusRetriable(h)) {
+    if (h.status >= 400 && this.statusRetriable(h)) {
       host.recordOutcome(h.status, t);
-      (this.upConn as ClientConnection).abandon();
-      this.upConn = null;
-      this.releaseHost();
-      this.scheduleRetry(
-        new RequestError('SLUICE_PROXY_UPSTREAM_RESET', h.status, 'URX', 'retries exhausted'),
-      );
-      return;
-    }
-    if (h.status < 500 && h.status === 409 && this.statusRetriable(h)) {
       (this.upConn as ClientConnection).abandon();
       this.upConn = null;
       this.releaseHost();
