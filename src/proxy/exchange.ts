@@ -238,7 +238,11 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     if (c === undefined) return undefined;
     for (const part of c.split(';')) {
       const eq = part.indexOf('=');
-      if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+      if (eq !== -1 && part.slice(0, eq).trim() === name) {
+        const v = part.slice(eq + 1).trim();
+        // A quoted cookie-value (as the hash cookie is set) hashes on what is inside.
+        return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
+      }
     }
     return undefined;
   }
