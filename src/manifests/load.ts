@@ -39,8 +39,9 @@ export interface ManifestObject {
   raw: Record<string, unknown>;
   definition: KindDefinition;
   file: string;
-  line: number;
-  col: number;
+  /** Line and column where the object starts (computed on first use). */
+  readonly line: number;
+  readonly col: number;
   /** Line and column of a path inside the object as written. */
   locate(path: readonly (string | number)[], which?: 'key' | 'value'): Position;
   /** Number of error diagnostics about this object; an object with errors is not applied. */
@@ -87,11 +88,10 @@ export function loadManifests(files: readonly SourceFile[], options: LoadOptions
       if (value.kind === 'List' && value.apiVersion === 'v1' && Array.isArray(value.items)) {
         value.items.forEach((item, i) => {
           const prefix = ['items', i];
-          const at = doc.locate(prefix);
           loadObject(
             item,
             f.path,
-            at,
+            () => doc.locate(prefix),
             (p, w) => doc.locate([...prefix, ...p], w),
             objects,
             diagnostics,
@@ -104,15 +104,14 @@ export function loadManifests(files: readonly SourceFile[], options: LoadOptions
   }
   const valid = objects.filter((o) => o.errors === 0);
   const semantic = checkSemantics(valid, objects, { references: options.references ?? 'error' });
-  for (const d of semantic) {
-    diagnostics.push(d);
-    if (d.severity === 'error' && d.object) {
-      const o = objects.find(
-        (x) =>
-          x.kind === d.object?.kind &&
-          x.name === d.object.name &&
-          (x.namespace === d.object.namespace || !x.definition.namespaced) &&
-          x.file === d.file,
+  if (semantic.length > 0) {
+    const byRef = new Map<string, ManifestObject>();
+    for (const o of objects) byRef.set(`${o.file}|${o.kind}/${o.namespace}/${o.name}`, o);
+    for (const d of semantic) {
+      diagnostics.push(d);
+      if (d.severity !== 'error' || !d.object) continue;
+      const o = byRef.get(
+        `${d.file}|${d.object.kind}/${d.object.namespace ?? ''}/${d.object.name}`,
       );
       if (o) o.errors++;
     }
@@ -124,7 +123,7 @@ export function loadManifests(files: readonly SourceFile[], options: LoadOptions
 function loadObject(
   value: unknown,
   file: string,
-  position: Position,
+  position: () => Position,
   locate: ManifestObject['locate'],
   objects: ManifestObject[],
   diagnostics: Diagnostic[],
@@ -136,7 +135,7 @@ function loadObject(
       message: 'list item is not an object',
       file,
       path: '',
-      ...position,
+      ...position(),
     });
     return;
   }
@@ -150,7 +149,7 @@ function loadObject(
       message: `${missing} is missing or not a string; every object needs apiVersion and kind`,
       file,
       path: missing in raw ? missing : '',
-      ...(missing in raw ? locate([missing]) : position),
+      ...(missing in raw ? locate([missing]) : position()),
     });
     return;
   }
@@ -224,8 +223,12 @@ function loadObject(
     raw,
     definition: def,
     file,
-    line: position.line,
-    col: position.col,
+    get line() {
+      return position().line;
+    },
+    get col() {
+      return position().col;
+    },
     locate,
     errors,
   });

@@ -15,6 +15,7 @@ import {
   type Document,
   type Node,
 } from 'yaml';
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import type { Diagnostic } from './diagnostic.js';
 
 export const MAX_FILE_BYTES = 5 * 1024 * 1024;
@@ -28,11 +29,9 @@ export interface Position {
 /** One YAML document that is a mapping, as parsed. */
 export interface ParsedDocument {
   file: string;
-  /** 0-based index of the document in its file. */
-  index: number;
   value: Record<string, unknown>;
   /** Position of the document's first content. */
-  position: Position;
+  position(): Position;
   /** Line and column of the value at `path`, or of the nearest ancestor that exists. */
   locate(path: readonly (string | number)[], which?: 'key' | 'value'): Position;
 }
@@ -87,7 +86,68 @@ export function parseFile(file: string, content: Buffer | string): ParseResult {
     return { documents: [], diagnostics };
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  return parseFast(file, text) ?? parseFull(file, text, diagnostics);
+}
 
+/**
+ * The fast path: js-yaml reads the values (about 20 times faster than building the `yaml`
+ * package's syntax tree), and positions are computed only when a diagnostic asks for one,
+ * by parsing the file once more with `yaml`. Anything unusual (a syntax error, duplicate
+ * keys, anchors and aliases, tags, documents that are not mappings, the flow-list colon
+ * form below) returns undefined, and the full path, which is the reference, takes over.
+ */
+export function parseFast(file: string, text: string): ParseResult | undefined {
+  if (/:[\],]/.test(text)) return undefined;
+  let values: unknown[];
+  try {
+    values = loadAll(text, { schema: CORE_SCHEMA, maxAliases: 0 });
+  } catch {
+    return undefined;
+  }
+  if (values.length > MAX_DOCUMENTS) return undefined;
+  let full: Document.Parsed[] | undefined;
+  let lineCounter: LineCounter | undefined;
+  const mappingDoc = (k: number): Node | undefined => {
+    if (!full) {
+      lineCounter = new LineCounter();
+      const docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+      full = (Array.isArray(docs) ? docs : [docs]).filter((d) =>
+        isMap(d.contents),
+      ) as Document.Parsed[];
+    }
+    return full[k]?.contents ?? undefined;
+  };
+  const documents: ParsedDocument[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (value === null || value === undefined) {
+      if (i === 0 || i === values.length - 1) continue; // a leading or trailing `---`
+      return undefined; // an empty document in between: the full path reports it
+    }
+    if (typeof value !== 'object' || Array.isArray(value)) return undefined;
+    const k = documents.length;
+    const locate = (
+      path: readonly (string | number)[],
+      which: 'key' | 'value' = 'value',
+    ): Position => {
+      const root = mappingDoc(k);
+      if (!root || !lineCounter) return { line: 1, col: 1 };
+      return lineCounter.linePos(offsetOf(root, path, which));
+    };
+    documents.push({
+      file,
+      value: value as Record<string, unknown>,
+      position: () => locate([]),
+      locate,
+    });
+  }
+  return { documents, diagnostics: [] };
+}
+
+/** The full path: the `yaml` package's syntax tree, with a coded diagnostic for every problem. */
+export function parseFull(file: string, text: string, diagnostics: Diagnostic[] = []): ParseResult {
+  const fileDiag = (d: Omit<Diagnostic, 'file' | 'path' | 'line' | 'col'> & Partial<Position>) =>
+    diagnostics.push({ file, path: '', line: d.line ?? 0, col: d.col ?? 0, ...d });
   const lineCounter = new LineCounter();
   const pos = (offset: number): Position => lineCounter.linePos(offset);
   let docs: Document.Parsed[];
@@ -109,6 +169,8 @@ export function parseFile(file: string, content: Buffer | string): ParseResult {
 
   const documents: ParsedDocument[] = [];
   const count = docs.length;
+  // Only files with `x:]` or `x:,` can hold the flow-list form that needs rewriting.
+  const mayHaveColonScalars = /:[\],]/.test(text);
   for (let index = 0; index < count; index++) {
     const doc = docs[index] as Document.Parsed;
     if (index >= MAX_DOCUMENTS) {
@@ -172,7 +234,7 @@ export function parseFile(file: string, content: Buffer | string): ParseResult {
       });
       continue;
     }
-    readColonScalarsAsKubectlDoes(doc, text);
+    if (mayHaveColonScalars) readColonScalarsAsKubectlDoes(doc, text);
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 100 });
@@ -185,11 +247,11 @@ export function parseFile(file: string, content: Buffer | string): ParseResult {
       });
       continue;
     }
+    const position = pos(contents.range[0]);
     documents.push({
       file,
-      index,
       value: value as Record<string, unknown>,
-      position: pos(contents.range[0]),
+      position: () => position,
       locate: (path, which = 'value') => pos(offsetOf(contents, path, which)),
     });
   }

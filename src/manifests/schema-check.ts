@@ -18,13 +18,16 @@ export interface SchemaFinding {
   message: string;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false, verbose: true, allowUnionTypes: true });
-const compiled = new WeakMap<KindDefinition, ValidateFunction>();
+// Two compilations per kind: a fast one that stops at the first error (most objects are
+// valid), and one that collects every error with its schema, run only for invalid objects.
+const fastAjv = new Ajv({ allErrors: false, strict: false, allowUnionTypes: true });
+const fullAjv = new Ajv({ allErrors: true, strict: false, verbose: true, allowUnionTypes: true });
+const compiled = new WeakMap<KindDefinition, { fast: ValidateFunction; full?: ValidateFunction }>();
 
-function validatorFor(def: KindDefinition): ValidateFunction {
+function validatorsFor(def: KindDefinition): { fast: ValidateFunction; full?: ValidateFunction } {
   let v = compiled.get(def);
   if (!v) {
-    v = ajv.compile(def.schema);
+    v = { fast: fastAjv.compile(def.schema) };
     compiled.set(def, v);
   }
   return v;
@@ -32,9 +35,13 @@ function validatorFor(def: KindDefinition): ValidateFunction {
 
 /** Schema errors, then unsupported/deprecated warnings, for one object of a known kind. */
 export function checkSchema(def: KindDefinition, value: unknown): SchemaFinding[] {
-  const validate = validatorFor(def);
+  const v = validatorsFor(def);
   const findings: SchemaFinding[] = [];
-  if (!validate(value)) findings.push(...mapAjvErrors(validate.errors ?? []));
+  if (!v.fast(value)) {
+    v.full ??= fullAjv.compile(def.schema);
+    v.full(value);
+    findings.push(...mapAjvErrors(v.full.errors ?? []));
+  }
   walkAnnotations(def.schema as unknown as SchemaNode, value, [], findings);
   return findings;
 }
@@ -251,7 +258,10 @@ function editDistance(a: string, b: string): number {
 
 type SchemaNode = TSchema & Record<string | symbol, unknown>;
 
-/** Reports every present field whose schema is marked unsupported or deprecated. */
+/**
+ * Reports every present field whose schema is marked unsupported or deprecated. `path` is one
+ * mutable stack (copied only when a finding is recorded): this runs for every object loaded.
+ */
 function walkAnnotations(
   schema: SchemaNode,
   value: unknown,
@@ -264,7 +274,7 @@ function walkAnnotations(
     out.push({
       severity: 'warning',
       code: 'SLUICE_FIELD_UNSUPPORTED',
-      path,
+      path: path.slice(),
       at: 'key',
       message: `is not supported by sluice and has no effect: ${unsupported}`,
     });
@@ -275,13 +285,13 @@ function walkAnnotations(
     out.push({
       severity: 'warning',
       code: 'SLUICE_FIELD_DEPRECATED',
-      path,
+      path: path.slice(),
       at: 'key',
       message: `is deprecated; use ${deprecated} (converted automatically)`,
     });
   }
   if (schema[PASSTHROUGH]) return;
-  if (Array.isArray(schema.anyOf)) {
+  if (schema.anyOf !== undefined) {
     const branch = pickBranch(schema.anyOf as SchemaNode[], value);
     if (branch) walkAnnotations(branch, value, path, out);
     return;
@@ -289,7 +299,11 @@ function walkAnnotations(
   if (Array.isArray(value)) {
     const items = schema.items as SchemaNode | undefined;
     if (items && typeof items === 'object' && !Array.isArray(items)) {
-      for (let i = 0; i < value.length; i++) walkAnnotations(items, value[i], [...path, i], out);
+      for (let i = 0; i < value.length; i++) {
+        path.push(i);
+        walkAnnotations(items, value[i], path, out);
+        path.pop();
+      }
     }
     return;
   }
@@ -297,12 +311,15 @@ function walkAnnotations(
     const props = schema.properties as Record<string, SchemaNode> | undefined;
     const patterns = schema.patternProperties as Record<string, SchemaNode> | undefined;
     const additional = schema.additionalProperties;
-    for (const [k, v] of Object.entries(value)) {
-      const sub =
-        props?.[k] ??
-        (patterns ? Object.values(patterns)[0] : undefined) ??
-        (typeof additional === 'object' ? (additional as SchemaNode) : undefined);
-      if (sub) walkAnnotations(sub, v, [...path, k], out);
+    const fallback =
+      (patterns ? Object.values(patterns)[0] : undefined) ??
+      (typeof additional === 'object' ? (additional as SchemaNode) : undefined);
+    for (const k in value) {
+      const sub = (props && Object.hasOwn(props, k) ? props[k] : undefined) ?? fallback;
+      if (!sub) continue;
+      path.push(k);
+      walkAnnotations(sub, (value as Record<string, unknown>)[k], path, out);
+      path.pop();
     }
   }
 }

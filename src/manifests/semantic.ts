@@ -94,9 +94,30 @@ class Index {
   /** FQDNs of Services and hosts of ServiceEntries (which may be wildcards). */
   readonly serviceHosts = new Set<string>();
   readonly entryHosts: string[] = [];
+  /** DestinationRules by the FQDN of their host. */
+  readonly rulesByHost = new Map<string, ManifestObject[]>();
+  /** Pod template labels of Deployments, by namespace. */
+  private readonly labelsByNamespace = new Map<string, Record<string, string>[]>();
+  private readonly allLabels: Record<string, string>[] = [];
 
   constructor(objects: readonly ManifestObject[]) {
     for (const o of objects) {
+      if (o.kind === 'DestinationRule') {
+        const fqdn = qualifyHost(asStr(spec(o).host) ?? '', o.namespace);
+        const list = this.rulesByHost.get(fqdn);
+        if (list) list.push(o);
+        else this.rulesByHost.set(fqdn, [o]);
+      }
+      if (o.kind === 'Deployment') {
+        const labels = asObj(asObj(asObj(spec(o).template).metadata).labels) as Record<
+          string,
+          string
+        >;
+        this.allLabels.push(labels);
+        const list = this.labelsByNamespace.get(o.namespace);
+        if (list) list.push(labels);
+        else this.labelsByNamespace.set(o.namespace, [labels]);
+      }
       let list = this.byKind.get(o.kind);
       if (!list) this.byKind.set(o.kind, (list = []));
       list.push(o);
@@ -130,13 +151,8 @@ class Index {
   }
 
   /** Labels of every workload (Deployment pod templates and the builtin gateway). */
-  workloadLabels(namespace: string | undefined): Record<string, string>[] {
-    const out: Record<string, string>[] = [];
-    for (const d of this.kind('Deployment')) {
-      if (namespace !== undefined && d.namespace !== namespace) continue;
-      out.push(asObj(asObj(asObj(spec(d).template).metadata).labels) as Record<string, string>);
-    }
-    return out;
+  workloadLabels(namespace: string | undefined): readonly Record<string, string>[] {
+    return namespace === undefined ? this.allLabels : (this.labelsByNamespace.get(namespace) ?? []);
   }
 }
 
@@ -289,9 +305,7 @@ function checkDestination(
   const subset = asStr(dest.subset);
   if (!subset) return;
   const fqdn = qualifyHost(host, o.namespace);
-  const rules = idx
-    .kind('DestinationRule')
-    .filter((dr) => qualifyHost(asStr(spec(dr).host) ?? '', dr.namespace) === fqdn);
+  const rules = idx.rulesByHost.get(fqdn) ?? [];
   const defined = rules.some((dr) => asArr(spec(dr).subsets).some((s) => asObj(s).name === subset));
   if (!defined) {
     r.ref(

@@ -14,7 +14,8 @@ test('every code used in src/manifests is registered', () => {
   const dir = join(import.meta.dirname, '..', '..', 'src', 'manifests');
   const used = new Set<string>();
   for (const f of ['parse.ts', 'load.ts', 'semantic.ts', 'schema-check.ts', 'files.ts']) {
-    for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/'(SLUICE_[A-Z0-9_]+)'/g)) used.add(m[1] as string);
+    for (const m of readFileSync(join(dir, f), 'utf8').matchAll(/'(SLUICE_[A-Z0-9_]+)'/g))
+      used.add(m[1] as string);
   }
   const unknown = [...used].filter((c) => !(c in DIAGNOSTIC_CODES));
   assert.deepEqual(unknown, []);
