@@ -12,7 +12,13 @@ import { resolveCredentials, type Credentials, type GitAuth } from './credential
 import { SourceError } from './errors.js';
 import { runGit, type GitContext } from './git.js';
 import { readCommitInfo } from './local-repo.js';
-import { describeRef, formatRevisionId, type Revision, type SourceRef } from './revision.js';
+import {
+  describeRef,
+  formatRevisionId,
+  hashAlgorithm,
+  type Revision,
+  type SourceRef,
+} from './revision.js';
 import { normalizeSubdir, readTreeAt, resolveCommit, type SourceTree } from './tree.js';
 import { parseSourceUrl, type SourceUrl } from './url.js';
 
@@ -33,7 +39,10 @@ export interface GitSourceOptions {
   cwd?: string;
   /** A git command silent for this long is stopped; default 60 s. */
   timeoutMs?: number;
-  /** The last revision fetched before a restart: a poll finding the same head does no work. */
+  /**
+   * After a restart, the revision last handed over (and applied): a poll finding the same
+   * head does no work, and a new head is handed over as changed.
+   */
   lastRevision?: Revision;
 }
 
@@ -161,7 +170,7 @@ export class GitSource {
           { code: 'SLUICE_SOURCE_CORRUPT_CACHE', reason: err.message },
           'repository cache is damaged; cloning again',
         );
-        await this.resetCache();
+        await this.wipe();
         fetched = await this.fetchInto(auth, head, opts.signal);
       }
       const changed = last?.sha !== fetched.revision.sha;
@@ -197,18 +206,20 @@ export class GitSource {
         return await readTreeAt(ctx, await resolveCommit(ctx, rev), path);
       } catch (err) {
         if (!(err instanceof SourceError)) throw err;
-        if (err.code === 'SLUICE_SOURCE_PATH_NOT_FOUND' || err.code === 'SLUICE_SOURCE_CONFIG')
-          throw err;
-        if (!FULL_SHA.test(rev)) throw err;
+        const missing = err.code === 'SLUICE_SOURCE_REF_NOT_FOUND';
+        const damaged =
+          err.code === 'SLUICE_SOURCE_CORRUPT_CACHE' || err.code === 'SLUICE_SOURCE_GIT';
+        // Only a full sha can be fetched from the remote; other names must be in the cache.
+        if ((!missing && !damaged) || !FULL_SHA.test(rev)) throw err;
         const auth = await this.auth();
-        if (err.code !== 'SLUICE_SOURCE_REF_NOT_FOUND') {
+        if (damaged) {
           this.log.warn(
             { code: 'SLUICE_SOURCE_CORRUPT_CACHE', reason: err.message },
             'repository cache is damaged; cloning again',
           );
-          await this.resetCache();
+          await this.wipe();
         }
-        await this.ensureCache(auth, opts.signal);
+        await this.ensureCache(auth, rev, opts.signal);
         await this.fetchCommit(auth, rev, opts.signal);
         const authed = this.cacheContext(auth, opts.signal);
         return readTreeAt(authed, await resolveCommit(authed, rev), path);
@@ -216,8 +227,12 @@ export class GitSource {
     });
   }
 
-  /** Deletes the cache; the next fetch clones again. */
+  /** Deletes the cache (after any running fetch); the next fetch clones again. */
   resetCache(): Promise<void> {
+    return this.exclusive(() => this.wipe());
+  }
+
+  private wipe(): Promise<void> {
     return rm(this.cacheDir, { recursive: true, force: true });
   }
 
@@ -297,8 +312,15 @@ export class GitSource {
       : { ref: full, tag: ref.tag, sha };
   }
 
-  /** A bare repository at cacheDir; one missing its basics is replaced. */
-  private async ensureCache(auth: GitAuth, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * A bare repository at cacheDir; one missing its basics is replaced. `sha` (of the remote)
+   * picks the object format, so SHA-256 repositories get a SHA-256 cache.
+   */
+  private async ensureCache(
+    auth: GitAuth,
+    sha: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const dir = this.cacheDir;
     if (
       existsSync(join(dir, 'HEAD')) &&
@@ -314,7 +336,13 @@ export class GitSource {
       await rm(dir, { recursive: true, force: true });
     }
     await mkdir(this.sourceDir, { recursive: true });
-    await runGit(this.remoteContext(auth, signal), ['init', '--bare', '--quiet', dir]);
+    await runGit(this.remoteContext(auth, signal), [
+      'init',
+      '--bare',
+      '--quiet',
+      `--object-format=${hashAlgorithm(sha)}`,
+      dir,
+    ]);
   }
 
   private async fetchCommit(
@@ -367,7 +395,7 @@ export class GitSource {
     head: RemoteHead,
     signal: AbortSignal | undefined,
   ): Promise<{ revision: Revision; tree: SourceTree }> {
-    await this.ensureCache(auth, signal);
+    await this.ensureCache(auth, head.sha, signal);
     const ctx = this.cacheContext(auth, signal);
     let sha: string;
     if (this.ref !== undefined && 'commit' in this.ref) {

@@ -245,6 +245,24 @@ describe('GitSource on a local repository', () => {
     assert.equal(source.branch, 'trunk');
   });
 
+  it('fetches a SHA-256 repository into a SHA-256 cache', async () => {
+    const dir = tmp.make();
+    git(dir, 'init', '-q', '--object-format=sha256', '-b', 'main');
+    const repo = new WorkRepo(dir);
+    const sha = repo.commit({ 'a.yaml': 'a\n' });
+    assert.equal(sha.length, 64);
+    const source = new GitSource({
+      url: dir,
+      ref: { branch: 'main' },
+      stateDir: tmp.make(),
+      env: gitTestEnv,
+    });
+    const result = await source.fetch();
+    assert.equal(result.revision.id, `main@sha256:${sha}`);
+    assert.deepEqual(fileMap(await result.tree()), { 'a.yaml': 'a\n' });
+    assert.deepEqual(fileMap(await source.readTree(sha)), { 'a.yaml': 'a\n' });
+  });
+
   it('works with file:// URLs and relative paths', async () => {
     const { work, bare, stateDir } = setup();
     const sha = work.commit({ 'a.yaml': 'a\n' });
