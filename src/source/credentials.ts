@@ -83,14 +83,28 @@ export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./=:@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The `GIT_SSH_COMMAND` for a key file: batch mode (never prompts), only that key. */
+/**
+ * The `GIT_SSH_COMMAND` for a key file: batch mode (never prompts), only that key, bounded
+ * connect and keep-alive waits.
+ */
 export function sshCommand(opts: {
   command?: string;
   privateKeyFile?: string;
   knownHostsFile?: string;
   strictHostKeyChecking?: 'yes' | 'accept-new';
 }): string {
-  const words = [opts.command ?? 'ssh', '-o', 'BatchMode=yes'];
+  // Bounded waits: ssh outlives git when git is stopped on a timeout, and must not hang on.
+  const words = [
+    opts.command ?? 'ssh',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=30',
+    '-o',
+    'ServerAliveInterval=15',
+    '-o',
+    'ServerAliveCountMax=4',
+  ];
   if (opts.privateKeyFile !== undefined) {
     words.push('-i', opts.privateKeyFile, '-o', 'IdentitiesOnly=yes');
   }

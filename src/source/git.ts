@@ -36,7 +36,7 @@ const BASE_CONFIG: Array<[string, string]> = [
 
 /** The environment of a git child: the base one minus git's variables, plus ours. */
 export function gitEnv(
-  ctx: Pick<GitContext, 'env' | 'auth' | 'gitDir' | 'cwd' | 'discover'>,
+  ctx: Pick<GitContext, 'env' | 'auth' | 'gitDir' | 'cwd' | 'discover'> & { timeoutMs?: number },
 ): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(ctx.env)) {
@@ -51,6 +51,14 @@ export function gitEnv(
   // No repository discovery above the working folder (the state dir may sit in a user's repo).
   else if (ctx.discover !== true) out.GIT_CEILING_DIRECTORIES = ctx.cwd;
   const config = [...BASE_CONFIG, ...(ctx.auth?.config ?? [])];
+  if (ctx.timeoutMs !== undefined) {
+    // Stopping git on a timeout does not stop its git-remote-http child; curl must give up
+    // on a silent server by itself, or the child would linger.
+    config.push(
+      ['http.lowSpeedLimit', '1'],
+      ['http.lowSpeedTime', String(Math.max(1, Math.ceil(ctx.timeoutMs / 1000)))],
+    );
+  }
   out.GIT_CONFIG_COUNT = String(config.length);
   config.forEach(([key, value], i) => {
     out[`GIT_CONFIG_KEY_${i}`] = key;

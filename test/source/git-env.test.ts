@@ -147,6 +147,9 @@ describe('gitEnv', () => {
       'http.https://h/.extraHeader': 'Authorization: Basic x',
     });
     assert.equal(gitEnv({ cwd: '/s', env: {}, gitDir: '/s/repo.git' }).GIT_DIR, '/s/repo.git');
+    const timed = gitEnv({ cwd: '/s', env: {}, timeoutMs: 2500 });
+    assert.equal(timed.GIT_CONFIG_KEY_4, 'http.lowSpeedTime');
+    assert.equal(timed.GIT_CONFIG_VALUE_4, '3');
     assert.equal(gitEnv({ cwd: '/s', env: {}, discover: true }).GIT_CEILING_DIRECTORIES, undefined);
   });
 });
@@ -226,7 +229,10 @@ describe('resolveCredentials', () => {
 
   it('runs ssh in batch mode even without credentials', async () => {
     const auth = await resolveCredentials(undefined, ssh, opts);
-    assert.equal(auth.env.GIT_SSH_COMMAND, 'ssh -o BatchMode=yes -o StrictHostKeyChecking=yes');
+    assert.match(
+      auth.env.GIT_SSH_COMMAND ?? '',
+      /^ssh -o BatchMode=yes .*-o StrictHostKeyChecking=yes$/,
+    );
     assert.deepEqual(await resolveCredentials(undefined, https, opts), {
       config: [],
       env: {},

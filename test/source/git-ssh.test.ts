@@ -65,7 +65,7 @@ describe('GitSource over ssh://', () => {
     const calls = readFileSync(log, 'utf8');
     assert.match(
       calls,
-      /-o BatchMode=yes -i .*id ed25519 -o IdentitiesOnly=yes -o UserKnownHostsFile=\/dev\/null -o StrictHostKeyChecking=yes/,
+      /-o BatchMode=yes .*-i .*id ed25519 -o IdentitiesOnly=yes -o UserKnownHostsFile=\/dev\/null -o StrictHostKeyChecking=yes/,
     );
     assert.match(calls, /git@git\.example\.com git-upload-pack/);
   });
@@ -130,12 +130,14 @@ describe('sshCommand', () => {
   it('quotes paths for the shell git runs it with', () => {
     assert.equal(
       sshCommand({ privateKeyFile: "/keys/it's here", knownHostsFile: '/etc/kh' }),
-      "ssh -o BatchMode=yes -i '/keys/it'\\''s here' -o IdentitiesOnly=yes -o UserKnownHostsFile=/etc/kh -o StrictHostKeyChecking=yes",
+      "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -i '/keys/it'\\''s here' -o IdentitiesOnly=yes -o UserKnownHostsFile=/etc/kh -o StrictHostKeyChecking=yes",
     );
-    assert.equal(sshCommand({}), 'ssh -o BatchMode=yes -o StrictHostKeyChecking=yes');
+    const bounded =
+      '-o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4';
+    assert.equal(sshCommand({}), `ssh ${bounded} -o StrictHostKeyChecking=yes`);
     assert.equal(
       sshCommand({ strictHostKeyChecking: 'accept-new', command: '/usr/bin/ssh' }),
-      '/usr/bin/ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new',
+      `/usr/bin/ssh ${bounded} -o StrictHostKeyChecking=accept-new`,
     );
   });
 });
