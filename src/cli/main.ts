@@ -2,6 +2,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { runValidate } from './validate.js';
 import { runDiff } from './diff.js';
+import { runUp, UsageError, type UpOptions } from './up.js';
+import { LOG_LEVELS } from './logger.js';
+import { runProxyCommand } from '../proxy/cli.js';
 
 export function buildProgram(
   write: (text: string) => void = (t) => process.stdout.write(t),
@@ -74,6 +77,58 @@ export function buildProgram(
         });
       },
     );
+
+  program
+    .command('up')
+    .description('run the controller on a git repository (a URL or a local path)')
+    .argument('[source]', 'git URL or local path', '.')
+    .option('--branch <name>', 'branch to follow (default: the remote default branch)')
+    .option('--tag <name>', 'tag to follow instead of a branch')
+    .option('--commit <sha>', 'commit to pin instead of a branch')
+    .option('--path <subdir>', 'folder of the repository that holds the manifests')
+    .option('--interval <duration>', 'poll interval', '10s')
+    .option('--state-dir <dir>', 'state directory', '.sluice')
+    .option('--listen <host:port>', 'controller API address', '127.0.0.1:7070')
+    .option(
+      '--gateway-listen <host:port>',
+      'ingress gateway address (with the local fleet)',
+      '127.0.0.1:8080',
+    )
+    .option('--prometheus <url|auto|off>', 'metrics provider for canary analysis', 'auto')
+    .option(
+      '--webhook-secret-file <file>',
+      'secret that git webhooks are signed with (or SLUICE_WEBHOOK_SECRET)',
+    )
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'),
+    )
+    .action(async (source: string, opts: Omit<UpOptions, 'source'>) => {
+      try {
+        process.exitCode = await runUp({ source, ...opts });
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        process.stderr.write(
+          `sluice up: ${typeof code === 'string' && code.startsWith('SLUICE_') ? `${code}: ` : ''}${err instanceof Error ? err.message : String(err)}\n`,
+        );
+        process.exitCode = err instanceof UsageError ? 2 : 1;
+      }
+    });
+
+  program
+    .command('proxy')
+    .description('run one sidecar or gateway proxy (the fleet starts these; users rarely do)')
+    .requiredOption('--bootstrap <file>', 'bootstrap file: identity, listeners, config source')
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'),
+    )
+    .action(async (opts: { bootstrap: string; logLevel: string }) => {
+      process.exitCode = await runProxyCommand([
+        '--bootstrap',
+        opts.bootstrap,
+        '--log-level',
+        opts.logLevel,
+      ]);
+    });
 
   return program;
 }

@@ -16,6 +16,8 @@ export const CONTROLLER_ERROR_CODES = {
     'The request needs `Authorization: Bearer TOKEN` (the token is in the state directory).',
   SLUICE_API_TIMEOUT: 'The request was not received completely in time.',
   SLUICE_API_INTERNAL: 'The controller failed while answering; the log has the details.',
+  SLUICE_NOT_READY:
+    'The controller has not applied a first revision yet (GET /readyz answers 503).',
   SLUICE_SYNC_FAILED:
     'Applying a revision failed in the platform or mesh; it is retried with backoff.',
 } as const;

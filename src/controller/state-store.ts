@@ -24,6 +24,8 @@ import type { AppliedObject } from './plan.js';
 export interface AppliedState {
   /** The revision last applied (`main@sha1:…`), or undefined before the first sync. */
   revision?: string;
+  /** The source's full record of that revision (commit message, author, time). */
+  revisionInfo?: unknown;
   appliedAt?: string;
   objects: AppliedObject[];
 }

@@ -1,0 +1,304 @@
+/**
+ * `sluice up` as a library: the state directory, the git source and its poller, the
+ * controller, the platform and mesh backends, and the HTTP API, started and stopped together.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import {
+  GitSource,
+  SourcePoller,
+  handleGitHook,
+  type Revision,
+  type SourceRef,
+  type Credentials,
+  type FetchResult,
+} from '../source/index.js';
+import { MemoryMeshTarget, type MeshTarget } from '../mesh/mesh-target.js';
+import { createPlatform } from '../platform/factory.js';
+import type { Platform, PlatformConfig } from '../platform/platform.js';
+import type { ReferencesMode } from '../manifests/index.js';
+import { ApiServer, errorBody, type Route } from './api-server.js';
+import { Controller, type SyncOutcome } from './controller.js';
+import { ControllerMetrics } from './metrics.js';
+import { StateStore } from './state-store.js';
+
+export interface RunnerOptions {
+  /** Git URL or local path of the repository. */
+  source: string;
+  ref?: SourceRef;
+  path?: string;
+  credentials?: Credentials;
+  intervalMs?: number;
+  stateDir: string;
+  /** API listen address, `host:port` (port 0 picks a free one). */
+  listen: string;
+  webhookSecret?: string;
+  references?: ReferencesMode;
+  platform?: PlatformConfig;
+  logger: Logger;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Backoff of the source after failures (tests shorten it). */
+  sourceBackoff?: { initialMs?: number; maxMs?: number };
+}
+
+export interface RunningController {
+  readonly url: string;
+  readonly controller: Controller;
+  readonly poller: SourcePoller;
+  readonly platform: Platform;
+  readonly mesh: MeshTarget;
+  readonly store: StateStore;
+  /** Resolves after every sync started so far (and their retries' first attempt) settled. */
+  stop(): Promise<void>;
+}
+
+const TOKEN_FILE = 'api-token';
+
+/** Reads or creates the API token (used by the canary gating endpoints), mode 0600. */
+function apiToken(store: StateStore): string {
+  try {
+    return readFileSync(join(store.dir, TOKEN_FILE), 'utf8').trim();
+  } catch {
+    const token = randomBytes(24).toString('base64url');
+    store.writeAtomic(TOKEN_FILE, token + '\n', 0o600);
+    return token;
+  }
+}
+
+function parseListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  if (i < 0) throw new Error(`--listen must be host:port, not ${JSON.stringify(listen)}`);
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1';
+  const port = Number(listen.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--listen has an invalid port: ${JSON.stringify(listen)}`);
+  return { host, port };
+}
+
+export async function startController(opts: RunnerOptions): Promise<RunningController> {
+  const log = opts.logger;
+  const { host, port } = parseListen(opts.listen);
+  const store = StateStore.open({ dir: opts.stateDir });
+  const metrics = new ControllerMetrics({ processMetrics: true });
+  const platform = createPlatform(opts.platform ?? { type: 'memory' });
+  const mesh: MeshTarget = new MemoryMeshTarget();
+  const controller = new Controller({
+    store,
+    platform,
+    mesh,
+    logger: log,
+    metrics,
+    ...(opts.references ? { references: opts.references } : {}),
+  });
+  apiToken(store);
+
+  const source = new GitSource({
+    url: opts.source,
+    stateDir: opts.stateDir,
+    logger: log,
+    ...(opts.ref ? { ref: opts.ref } : {}),
+    ...(opts.path ? { path: opts.path } : {}),
+    ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(controller.appliedRevisionInfo
+      ? { lastRevision: controller.appliedRevisionInfo as Revision }
+      : {}),
+  });
+
+  // A failed apply is retried on the same revision until it succeeds or a newer one arrives.
+  let latest: FetchResult | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const syncs = new Set<Promise<unknown>>();
+  const syncLatest = async (result: FetchResult): Promise<SyncOutcome> => {
+    const tree = await result.tree();
+    const outcome = await controller.sync(result.revision, tree);
+    if (outcome.result === 'failure' && outcome.requeueAfterMs !== undefined && !stopped) {
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(() => {
+        if (latest === result && !stopped) track(syncLatest(result));
+      }, outcome.requeueAfterMs);
+    }
+    return outcome;
+  };
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    syncs.add(p);
+    void p.finally(() => syncs.delete(p)).catch(() => undefined);
+    return p;
+  };
+
+  const poller = new SourcePoller({
+    source,
+    ...(opts.intervalMs ? { intervalMs: opts.intervalMs } : {}),
+    ...(opts.sourceBackoff ? { backoff: opts.sourceBackoff } : {}),
+    logger: log,
+    onRevision: async (result) => {
+      latest = result;
+      clearTimeout(retryTimer);
+      store.appendEvent({
+        type: 'Normal',
+        reason: 'RevisionFetched',
+        revision: result.revision.id,
+        message: `fetched ${result.revision.id}: ${firstLine(result.revision.message)}`,
+      });
+      await track(syncLatest(result));
+    },
+    onError: (err) => {
+      metrics.errors.inc({ code: err.code });
+      store.appendEvent({
+        type: 'Warning',
+        reason: 'SourceError',
+        code: err.code,
+        message: `${source.url.display}: ${err.message}`,
+      });
+    },
+  });
+
+  const routes: Route[] = [
+    { method: 'GET', path: '/healthz', handler: () => ({ status: 200, body: { status: 'ok' } }) },
+    {
+      method: 'GET',
+      path: '/readyz',
+      handler: () =>
+        controller.ready
+          ? { status: 200, body: { status: 'ready', revision: controller.revision } }
+          : {
+              status: 503,
+              body: errorBody('SLUICE_NOT_READY', 'no revision has been applied yet'),
+            },
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      handler: async () => ({
+        status: 200,
+        body: await metrics.registry.metrics(),
+        contentType: metrics.registry.contentType,
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/status',
+      handler: () => {
+        const s = controller.status();
+        const src = poller.status();
+        return {
+          status: 200,
+          body: {
+            source: { ...src, appliedRevision: s.appliedRevision, appliedAt: s.appliedAt },
+            lastSync: s.lastSync,
+            objects: s.objects,
+            diagnostics: s.diagnostics,
+          },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/events',
+      handler: (req) => {
+        const since = req.query.get('since');
+        const limitText = req.query.get('limit');
+        const limit = limitText === null ? 1000 : Number(limitText);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 5000) {
+          return {
+            status: 400,
+            body: errorBody('SLUICE_API_BAD_REQUEST', 'limit must be an integer 1..5000'),
+          };
+        }
+        if (since === null)
+          return { status: 200, body: { events: store.listEvents(undefined, limit) } };
+        if (/^\d+$/.test(since))
+          return { status: 200, body: { events: store.listEvents({ seq: Number(since) }, limit) } };
+        if (!Number.isNaN(Date.parse(since)))
+          return {
+            status: 200,
+            body: { events: store.listEvents({ time: new Date(since).toISOString() }, limit) },
+          };
+        return {
+          status: 400,
+          body: errorBody(
+            'SLUICE_API_BAD_REQUEST',
+            'since must be an event sequence number or an ISO 8601 time',
+          ),
+        };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/hooks/git',
+      maxBody: 1024 * 1024,
+      handler: (req) => {
+        const decision = handleGitHook({
+          method: req.method,
+          headers: req.headers,
+          body: req.body,
+          ...(opts.webhookSecret ? { secret: opts.webhookSecret } : {}),
+          ...(opts.ref ? { watch: opts.ref } : {}),
+        });
+        metrics.webhooks.inc({ status: String(decision.status) });
+        if (decision.code) {
+          store.appendEvent({
+            type: 'Warning',
+            reason: 'WebhookRejected',
+            code: decision.code,
+            message: decision.reason,
+          });
+          return { status: decision.status, body: errorBody(decision.code, decision.reason) };
+        }
+        if (decision.trigger) void poller.trigger('webhook');
+        return {
+          status: decision.status,
+          body: { triggered: decision.trigger, reason: decision.reason },
+        };
+      },
+    },
+  ];
+  const api = new ApiServer({
+    routes,
+    onError: (err, req) => log.error({ err, ...req, component: 'api' }, 'API handler failed'),
+  });
+  let address;
+  try {
+    address = await api.listen(host, port);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  log.info({ component: 'api', url }, 'API listening');
+
+  await controller
+    .resync()
+    .catch((err: unknown) =>
+      log.warn({ err }, 'resync of applied state failed; the next sync retries'),
+    );
+  poller.start();
+
+  return {
+    url,
+    controller,
+    poller,
+    platform,
+    mesh,
+    store,
+    async stop() {
+      stopped = true;
+      clearTimeout(retryTimer);
+      await poller.stop();
+      await Promise.allSettled([...syncs]);
+      await api.close();
+      await platform.close();
+      await mesh.close();
+      store.close();
+    },
+  };
+}
+
+function firstLine(s: string | undefined): string {
+  return (s ?? '').split('\n')[0] ?? '';
+}
