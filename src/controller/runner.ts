@@ -233,12 +233,15 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
       path: '/hooks/git',
       maxBody: 1024 * 1024,
       handler: (req) => {
+        // Without a configured ref the source follows the remote's default branch, once known.
+        const branch = poller.status().branch;
+        const watch: SourceRef | undefined = opts.ref ?? (branch ? { branch } : undefined);
         const decision = handleGitHook({
           method: req.method,
           headers: req.headers,
           body: req.body,
           ...(opts.webhookSecret ? { secret: opts.webhookSecret } : {}),
-          ...(opts.ref ? { watch: opts.ref } : {}),
+          ...(watch ? { watch } : {}),
         });
         metrics.webhooks.inc({ status: String(decision.status) });
         if (decision.code) {
