@@ -158,7 +158,9 @@ try {
     process.exitCode = 1;
   }
   const perSecond = Math.round(objects / best.seconds);
-  console.log(`validate: ${objects} objects in ${files} files, best of 3 runs: ${best.seconds.toFixed(3)} s, ${perSecond} objects/s`);
+  console.log(
+    `validate: ${objects} objects in ${files} files, best of 3 runs: ${best.seconds.toFixed(3)} s, ${perSecond} objects/s`,
+  );
   console.log(
     JSON.stringify({
       bench: 'validate',
