@@ -169,12 +169,185 @@ export const VirtualHost = Struct({
 });
 export type VirtualHost = Static<typeof VirtualHost>;
 
+// ---- security: mTLS, authorization, request authentication (compiled from Istio's
+// PeerAuthentication, DestinationRule tls, AuthorizationPolicy, RequestAuthentication) ----
+
+/** How an inbound listener treats peers: mTLS only, mTLS or plaintext, plaintext only. */
+export const PeerTlsMode = Type.Union([
+  Type.Literal('STRICT'),
+  Type.Literal('PERMISSIVE'),
+  Type.Literal('DISABLE'),
+]);
+export type PeerTlsMode = Static<typeof PeerTlsMode>;
+
+/**
+ * The PeerAuthentication resolved for this workload (mesh → namespace → workload, then port
+ * level). Connections are sniffed: a first byte 0x16 is a TLS ClientHello (client certificate
+ * required, verified against the trust bundle), anything else is plaintext. STRICT refuses
+ * plaintext, DISABLE refuses TLS. `portLevel` keys are the destination port as the request
+ * names it (Host header port, else the listener's port): with one inbound port for every
+ * app port, a connection is accepted when any mode allows it, and each request is checked
+ * against its port's mode (a plaintext request to a STRICT port closes the connection).
+ * Absent: plaintext only, as before security existed.
+ */
+export const InboundTls = Struct({
+  mode: PeerTlsMode,
+  portLevel: Opt(
+    Type.Record(Type.String({ pattern: '^[1-9][0-9]{0,4}$' }), PeerTlsMode, {
+      description: 'destination port → mode',
+    }),
+  ),
+});
+export type InboundTls = Static<typeof InboundTls>;
+
+/**
+ * How a cluster connects to its endpoints. ISTIO_MUTUAL: TLS with the proxy's workload
+ * certificate, the server's certificate verified against the trust bundle and its SPIFFE URI
+ * SAN against `subjectAltNames` (absent: any SPIFFE id of the trust domain). SIMPLE: TLS to an
+ * outside server, verified against `caCertificates` (PEM) or the system roots, hostname from
+ * `sni`. DISABLE (or absent): plaintext.
+ */
+export const ClusterTls = Struct({
+  mode: Type.Union([Type.Literal('ISTIO_MUTUAL'), Type.Literal('SIMPLE'), Type.Literal('DISABLE')]),
+  /** Server name sent in the ClientHello (default for SIMPLE: the endpoint address). */
+  sni: Opt(Type.String()),
+  /** Accepted server identities: SPIFFE URIs for ISTIO_MUTUAL, DNS names for SIMPLE. */
+  subjectAltNames: Opt(Type.Array(Type.String({ minLength: 1 }))),
+  /** PEM bundle for SIMPLE (default: Node's bundled root certificates). */
+  caCertificates: Opt(Type.String()),
+});
+export type ClusterTls = Static<typeof ClusterTls>;
+
+const Strs = () => Opt(Type.Array(Type.String()));
+
+/**
+ * AuthorizationPolicy `source` as Istio writes it. Values match exactly, by prefix (`abc*`),
+ * suffix (`*abc`) or presence (`*`). Principals are `<trust-domain>/ns/<ns>/sa/<sa>` (no
+ * `spiffe://`); the mesh compiler turns `serviceAccounts` and `trustDomains` into principals.
+ * Principals and namespaces come only from a verified peer certificate: a plaintext request
+ * has none (so it never matches `principals`/`namespaces`, and matches their `not` forms).
+ */
+export const AuthzSource = Struct({
+  principals: Strs(),
+  notPrincipals: Strs(),
+  requestPrincipals: Strs(),
+  notRequestPrincipals: Strs(),
+  namespaces: Strs(),
+  notNamespaces: Strs(),
+  /** CIDRs or single addresses of the direct peer. */
+  ipBlocks: Strs(),
+  notIpBlocks: Strs(),
+  /** CIDRs of the original client (the direct peer: the proxy trusts no X-Forwarded-For). */
+  remoteIpBlocks: Strs(),
+  notRemoteIpBlocks: Strs(),
+});
+export type AuthzSource = Static<typeof AuthzSource>;
+
+/**
+ * AuthorizationPolicy `operation`. `paths` also take Istio's path templates: `{*}` one
+ * segment, `{**}` the rest (last); `hosts` compare case-insensitively; `ports` as strings.
+ */
+export const AuthzOperation = Struct({
+  hosts: Strs(),
+  notHosts: Strs(),
+  ports: Strs(),
+  notPorts: Strs(),
+  methods: Strs(),
+  notMethods: Strs(),
+  paths: Strs(),
+  notPaths: Strs(),
+});
+export type AuthzOperation = Static<typeof AuthzOperation>;
+
+/**
+ * A `when` condition. Keys: `request.headers[name]`, `source.ip`, `remote.ip`,
+ * `source.namespace`, `source.principal`, `destination.ip`, `destination.port`,
+ * `request.auth.principal`, `request.auth.audiences`, `request.auth.presenter`,
+ * `request.auth.claims[name]` (nested: `claims[a][b]`; list claims match any element).
+ * Any other key rejects the config.
+ */
+export const AuthzCondition = Struct({
+  key: Type.String({ minLength: 1 }),
+  values: Strs(),
+  notValues: Strs(),
+});
+export type AuthzCondition = Static<typeof AuthzCondition>;
+
+/** A rule matches when any `from`, any `to` and every `when` match (absent lists match). */
+export const AuthzRule = Struct({
+  from: Opt(Type.Array(Struct({ source: Opt(AuthzSource) }))),
+  to: Opt(Type.Array(Struct({ operation: Opt(AuthzOperation) }))),
+  when: Opt(Type.Array(AuthzCondition)),
+});
+export type AuthzRule = Static<typeof AuthzRule>;
+
+/**
+ * One AuthorizationPolicy selected for this workload. A policy applies when any rule
+ * matches; no rules never applies (an ALLOW policy without rules therefore denies all, as
+ * Istio). CUSTOM is not implemented (a diagnostic upstream).
+ */
+export const AuthzPolicy = Struct({
+  /** `<namespace>/<name>` of the AuthorizationPolicy, for logs and the `x-sluice-policy` header. */
+  name: Type.String({ minLength: 1 }),
+  action: Type.Union([Type.Literal('ALLOW'), Type.Literal('DENY'), Type.Literal('AUDIT')]),
+  rules: Type.Array(AuthzRule),
+});
+export type AuthzPolicy = Static<typeof AuthzPolicy>;
+
+/**
+ * Istio's evaluation order: a matching DENY policy denies; AUDIT policies are logged only;
+ * then, if any ALLOW policy exists, a request matching none of them is denied; otherwise
+ * allowed. Denied: 403 `RBAC: access denied`, response flag `RBAC`.
+ */
+export const Authorization = Struct({
+  policies: Type.Array(AuthzPolicy),
+});
+export type Authorization = Static<typeof Authorization>;
+
+/**
+ * One RequestAuthentication `jwtRules` entry. A request without a token passes (require one
+ * with an ALLOW policy on `requestPrincipals`); a present token that fails verification with
+ * every rule whose locations carry it gets 401. Default locations: `Authorization: Bearer`
+ * and the `access_token` query parameter. The verified token yields
+ * `request.auth.principal` = `<iss>/<sub>`.
+ */
+export const JwtRule = Struct({
+  issuer: Type.String({ minLength: 1 }),
+  /** Accepted `aud` values (any one suffices); absent accepts any audience. */
+  audiences: Opt(Type.Array(Type.String({ minLength: 1 }))),
+  /** Inline JSON Web Key Set (exactly one of jwks, jwksUri). */
+  jwks: Opt(Type.String()),
+  jwksUri: Opt(Type.String({ pattern: '^[hH][tT][tT][pP][sS]?://' })),
+  /** How long fetched keys are used before a refresh (default 20m, Istio's). A failed refresh keeps the last keys and retries. */
+  jwksCacheDuration: Opt(Duration()),
+  fromHeaders: Opt(
+    Type.Array(Struct({ name: Type.String({ minLength: 1 }), prefix: Opt(Type.String()) })),
+  ),
+  fromParams: Opt(Type.Array(Type.String({ minLength: 1 }))),
+  /** Keep the token in the forwarded request (default: removed). */
+  forwardOriginalToken: Opt(Type.Boolean()),
+  /** Header that receives the verified payload, base64url-encoded JSON. */
+  outputPayloadToHeader: Opt(Type.String({ minLength: 1 })),
+  outputClaimToHeaders: Opt(
+    Type.Array(
+      Struct({ header: Type.String({ minLength: 1 }), claim: Type.String({ minLength: 1 }) }),
+    ),
+  ),
+});
+export type JwtRule = Static<typeof JwtRule>;
+
 export const Listener = Struct({
   /** Binds to the bootstrap listener of the same name (`outbound`, `inbound`, `gateway`). */
   name: Type.String(),
   virtualHosts: Type.Array(VirtualHost),
   /** A token bucket for the whole listener (429 with flag RL when empty). */
   rateLimit: Opt(LocalRateLimit),
+  /** Peer authentication of downstream connections (inbound listeners). */
+  tls: Opt(InboundTls),
+  /** RequestAuthentication rules of this workload; run before authorization. */
+  jwtRules: Opt(Type.Array(JwtRule)),
+  /** AuthorizationPolicies of this workload. Absent or no policies: allow all. */
+  authorization: Opt(Authorization),
 });
 export type Listener = Static<typeof Listener>;
 
@@ -249,6 +422,8 @@ export const Cluster = Struct({
   loadBalancer: Opt(LoadBalancer),
   connectionPool: Opt(ConnectionPool),
   outlierDetection: Opt(OutlierDetection),
+  /** TLS towards the endpoints (DestinationRule `tls`, or auto-mTLS resolved by the mesh). */
+  tls: Opt(ClusterTls),
 });
 export type Cluster = Static<typeof Cluster>;
 
@@ -274,6 +449,25 @@ export const ListenAddress = Struct({
   port: Type.Integer({ minimum: 0, maximum: 65535 }),
 });
 
+/**
+ * Where and as whom a proxy connects to the controller's discovery server: one long-lived
+ * HTTP/2 stream that pushes configs and certificates (see the Discovery protocol below).
+ */
+export const DiscoveryClientConfig = Struct({
+  /** The discovery server, `http://host:port` (h2c on loopback in local mode). */
+  url: Type.String({
+    pattern: '^https?://',
+    description: 'http://host:port of the discovery server',
+  }),
+  /** The id the controller knows this proxy by (`<namespace>/<workload>/<replica>`). */
+  proxyId: Type.String({ minLength: 1 }),
+  /** The bootstrap token; exactly one of token, tokenFile (re-read at each connect). */
+  token: Opt(Type.String({ minLength: 1 })),
+  /** A file holding the token, relative to the bootstrap file's directory. */
+  tokenFile: Opt(Type.String({ minLength: 1 })),
+});
+export type DiscoveryClientConfig = Static<typeof DiscoveryClientConfig>;
+
 export const ProxyBootstrap = Struct({
   apiVersion: Type.Literal(PROXY_CONFIG_API_VERSION),
   kind: Type.Literal('ProxyBootstrap'),
@@ -291,11 +485,26 @@ export const ProxyBootstrap = Struct({
     gateway: Opt(ListenAddress),
     admin: Opt(ListenAddress),
   }),
-  /** Exactly one: a static config, or a file re-read when it changes. */
+  /** Exactly one: a static config, a file re-read when it changes, or the discovery stream. */
   config: Struct({
     static: Opt(ProxyConfig),
     file: Opt(Type.String()),
+    discovery: Opt(DiscoveryClientConfig),
   }),
+  /**
+   * Static workload identity from PEM files (tests, or certificates issued out of band);
+   * relative paths resolve against the bootstrap file's directory. Without it the identity
+   * arrives over discovery (Proxy.setIdentity); until then mTLS handshakes fail.
+   */
+  security: Opt(
+    Struct({
+      certChainFile: Opt(Type.String()),
+      privateKeyFile: Opt(Type.String()),
+      trustBundleFile: Opt(Type.String()),
+      /** The SPIFFE trust domain (default `cluster.local`). */
+      trustDomain: Opt(Type.String({ minLength: 1 })),
+    }),
+  ),
   limits: Opt(
     Struct({
       /** Request line + headers limit; larger requests get 431. Default 60 KiB (Envoy's). */
@@ -310,3 +519,57 @@ export const ProxyBootstrap = Struct({
   ),
 });
 export type ProxyBootstrap = Static<typeof ProxyBootstrap>;
+
+/**
+ * The discovery protocol: newline-delimited JSON messages on one HTTP/2 stream per proxy
+ * (`POST /sluice.discovery.v1/stream`, `authorization: Bearer TOKEN`). The server sends
+ * `hello` first, then a `config` on connect and whenever the proxy's version changes; the
+ * proxy answers each config with `ack` or `nack`, and asks for a workload certificate with
+ * `csr` (the private key never leaves the proxy), answered by `certificate` or `csr-refused`.
+ * An `error` precedes the server closing the stream.
+ */
+export const DISCOVERY_PATH = '/sluice.discovery.v1/stream';
+
+const Coded = { code: Type.String(), message: Type.String() };
+
+export const DiscoveryServerMessage = Type.Union([
+  Struct({
+    type: Type.Literal('hello'),
+    proxyId: Type.String(),
+    /** The SPIFFE id the proxy's certificate must carry. */
+    spiffeId: Type.String(),
+    /** PEM root certificates the proxy trusts for mTLS. */
+    trustBundle: Type.Array(Type.String()),
+  }),
+  Struct({ type: Type.Literal('config'), version: Type.String(), config: Type.Unknown() }),
+  Struct({
+    type: Type.Literal('certificate'),
+    requestId: Type.String(),
+    /** PEM: the workload certificate first, then the issuers up to (not including) the root. */
+    certificateChain: Type.String(),
+    trustBundle: Type.Array(Type.String()),
+    notBefore: Type.String(),
+    notAfter: Type.String(),
+  }),
+  Struct({ type: Type.Literal('csr-refused'), requestId: Type.String(), ...Coded }),
+  Struct({ type: Type.Literal('error'), ...Coded }),
+]);
+export type DiscoveryServerMessage = Static<typeof DiscoveryServerMessage>;
+
+export const DiscoveryProxyMessage = Type.Union([
+  Struct({ type: Type.Literal('ack'), version: Type.String() }),
+  Struct({
+    type: Type.Literal('nack'),
+    version: Type.String(),
+    /** The version the proxy keeps running (null before its first good config). */
+    running: Type.Union([Type.String(), Type.Null()]),
+    ...Coded,
+  }),
+  /** A PKCS#10 request (PEM) whose only SAN is the proxy's SPIFFE URI. */
+  Struct({
+    type: Type.Literal('csr'),
+    requestId: Type.String({ maxLength: 128 }),
+    csr: Type.String(),
+  }),
+]);
+export type DiscoveryProxyMessage = Static<typeof DiscoveryProxyMessage>;

@@ -1,48 +1,44 @@
 /**
- * Schema validation of ProxyConfig and ProxyBootstrap values (ajv, compiled once), and
- * reading either from a YAML or JSON file.
+ * Validation of ProxyConfig and ProxyBootstrap values and reading either from a file.
+ * JSON (what the fleet and the discovery server write) is parsed with JSON.parse; only a
+ * file that is not JSON loads the YAML parser, so a proxy process normally never loads it.
  */
 import { readFile } from 'node:fs/promises';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { parse as parseYaml } from 'yaml';
-import { ProxyBootstrap, ProxyConfig } from '../api/proxy-config.js';
+import type { ProxyBootstrap, ProxyConfig } from '../api/proxy-config.js';
 import { BootstrapInvalidError, ConfigInvalidError } from './errors.js';
-
-let configValidator: ValidateFunction | null = null;
-let bootstrapValidator: ValidateFunction | null = null;
-
-function ajv(): Ajv {
-  return new Ajv({ allErrors: true, strict: false });
-}
-
-function describe(errors: ErrorObject[] | null | undefined): string {
-  return (errors ?? [])
-    .slice(0, 5)
-    .map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`)
-    .join('; ');
-}
+import { checkBootstrap, checkConfig } from './schema-check.js';
 
 /** Returns the value typed as ProxyConfig, or throws ConfigInvalidError naming the fields. */
 export function validateConfig(value: unknown): ProxyConfig {
-  configValidator ??= ajv().compile(ProxyConfig);
-  if (!configValidator(value)) throw new ConfigInvalidError(describe(configValidator.errors));
+  const problem = checkConfig(value);
+  if (problem !== null) throw new ConfigInvalidError(problem);
   return value as ProxyConfig;
 }
 
 export function validateBootstrap(value: unknown): ProxyBootstrap {
-  bootstrapValidator ??= ajv().compile(ProxyBootstrap);
-  if (!bootstrapValidator(value)) {
-    throw new BootstrapInvalidError(describe(bootstrapValidator.errors));
-  }
+  const problem = checkBootstrap(value);
+  if (problem !== null) throw new BootstrapInvalidError(problem);
   const b = value as ProxyBootstrap;
   const n = (b.config.static ? 1 : 0) + (b.config.file ? 1 : 0);
   if (n !== 1) throw new BootstrapInvalidError('config needs exactly one of static, file');
   return b;
 }
 
-/** Parses YAML (JSON is YAML). Throws a plain Error with the parser's message. */
-export function parseDocument(text: string): unknown {
-  return parseYaml(text);
+/**
+ * Parses JSON, or YAML when the text is not JSON (JSON is YAML, so the result is the same).
+ * Rejects with a plain Error carrying the parser's message.
+ */
+export async function parseDocument(text: string): Promise<unknown> {
+  const t = text.trimStart();
+  if (t.startsWith('{') || t.startsWith('[')) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // Flow-style YAML also starts with '{': let the YAML parser decide and explain.
+    }
+  }
+  const { parse } = await import('yaml');
+  return parse(text);
 }
 
 export async function readBootstrap(path: string): Promise<ProxyBootstrap> {
@@ -54,7 +50,7 @@ export async function readBootstrap(path: string): Promise<ProxyBootstrap> {
   }
   let doc: unknown;
   try {
-    doc = parseDocument(text);
+    doc = await parseDocument(text);
   } catch (e) {
     throw new BootstrapInvalidError(`${path}: ${(e as Error).message}`);
   }
