@@ -19,8 +19,12 @@ export function validateBootstrap(value: unknown): ProxyBootstrap {
   const problem = checkBootstrap(value);
   if (problem !== null) throw new BootstrapInvalidError(problem);
   const b = value as ProxyBootstrap;
-  const n = (b.config.static ? 1 : 0) + (b.config.file ? 1 : 0);
-  if (n !== 1) throw new BootstrapInvalidError('config needs exactly one of static, file');
+  const n = (b.config.static ? 1 : 0) + (b.config.file ? 1 : 0) + (b.config.discovery ? 1 : 0);
+  if (n !== 1)
+    throw new BootstrapInvalidError('config needs exactly one of static, file, discovery');
+  const d = b.config.discovery;
+  if (d && (d.token === undefined) === (d.tokenFile === undefined))
+    throw new BootstrapInvalidError('config.discovery needs exactly one of token, tokenFile');
   return b;
 }
 
