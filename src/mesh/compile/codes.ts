@@ -1,0 +1,27 @@
+/**
+ * Codes of what the mesh compiler reports. Compiling never throws for bad desired state: an
+ * object it cannot use is skipped with a problem carrying one of these codes, and everything
+ * else still compiles (the manifests layer has already rejected schema errors).
+ */
+export const MESH_COMPILE_CODES = {
+  SLUICE_MESH_OBJECT_INVALID:
+    'An object in the desired state could not be read by the mesh compiler and was skipped.',
+  SLUICE_MESH_UNKNOWN_DESTINATION:
+    'A route names a host, port or subset no visible service has; requests to it get 503 (no healthy upstream).',
+  SLUICE_MESH_DOMAIN_CONFLICT:
+    'Two virtual hosts claim the same domain on one listener; the first (in host order) keeps it.',
+  SLUICE_MESH_PROXY_INVALID:
+    'A registry entry lacks an id, namespace, address or port; no config is compiled for it.',
+  SLUICE_MESH_ZERO_WEIGHT:
+    'Every destination of a route has weight 0; the route answers 503 instead of forwarding.',
+} as const;
+
+export type MeshCompileCode = keyof typeof MESH_COMPILE_CODES;
+
+/** One thing the compiler skipped or degraded, with the object it came from. */
+export interface MeshCompileProblem {
+  code: MeshCompileCode;
+  message: string;
+  /** `Kind/namespace/name` of the object, when one is to blame. */
+  object?: string;
+}

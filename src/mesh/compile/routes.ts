@@ -1,0 +1,240 @@
+/**
+ * VirtualService `http` routes → ProxyConfig routes, in order, for one listener context:
+ * matches filtered at compile time by port, gateway and source namespace (as Istio does),
+ * weights as Istio computes them, destinations resolved to cluster names, and Istio's
+ * default retry policy on routes that set none.
+ * Reference: https://istio.io/latest/docs/reference/config/networking/virtual-service/
+ */
+import type { HttpMatch, Route, RouteDestination, StringMatch } from '../../api/proxy-config.js';
+import type {
+  HTTPMatchRequest,
+  HTTPRoute,
+  HTTPRouteDestination,
+} from '../../api/networking/virtual-service.js';
+import type { Destination, Headers } from '../../api/networking/common.js';
+import { gatewayRef } from './model.js';
+
+/** Istio's default retry policy, written out so config dumps show what runs. */
+export const DEFAULT_RETRY_POLICY = {
+  attempts: 2,
+  retryOn: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes,503',
+} as const;
+
+export interface RouteContext {
+  /** The VirtualService's namespace: short destination hosts resolve here. */
+  vsNamespace: string;
+  /** The proxy's namespace (`sourceNamespace` matches). */
+  clientNamespace: string;
+  /** `mesh` for sidecars, the bound `ns/name` gateways for a gateway proxy. */
+  gateways: ReadonlySet<string>;
+  /** The service port this virtual host serves; matches on other ports are dropped. */
+  port?: number;
+  /** Resolves a destination to a cluster name (adding a placeholder when it is unknown). */
+  cluster(d: Destination, vsNamespace: string, listenerPort: number | undefined): string;
+  /** Reports a degraded route. */
+  problem(code: 'SLUICE_MESH_ZERO_WEIGHT', message: string): void;
+}
+
+function stringMatch(m: Record<string, unknown> | undefined): StringMatch | undefined {
+  if (m === undefined) return undefined;
+  const out: StringMatch = {};
+  if (typeof m.exact === 'string') out.exact = m.exact;
+  else if (typeof m.prefix === 'string') out.prefix = m.prefix;
+  else if (typeof m.regex === 'string') out.regex = m.regex;
+  return out;
+}
+
+function matchMap(
+  m: Record<string, Record<string, unknown>> | undefined,
+): Record<string, StringMatch> | undefined {
+  if (m === undefined) return undefined;
+  const out: Record<string, StringMatch> = {};
+  for (const k of Object.keys(m)) out[k] = stringMatch(m[k]) ?? {};
+  return out;
+}
+
+/** One match for this context, or null when the context can never satisfy it. */
+function compileMatch(m: HTTPMatchRequest, ctx: RouteContext): HttpMatch | null {
+  if (m.gateways !== undefined && m.gateways.length > 0) {
+    if (!m.gateways.some((g) => ctx.gateways.has(gatewayRef(g, ctx.vsNamespace)))) return null;
+  }
+  if (m.sourceNamespace !== undefined && m.sourceNamespace !== ctx.clientNamespace) return null;
+  const out: HttpMatch = {};
+  if (m.name !== undefined) out.name = m.name;
+  const put = <K extends keyof HttpMatch>(k: K, v: HttpMatch[K] | undefined) => {
+    if (v !== undefined) out[k] = v;
+  };
+  put('uri', stringMatch(m.uri));
+  put('scheme', stringMatch(m.scheme));
+  put('method', stringMatch(m.method));
+  put('authority', stringMatch(m.authority));
+  put('headers', matchMap(m.headers));
+  put('withoutHeaders', matchMap(m.withoutHeaders));
+  put('queryParams', matchMap(m.queryParams));
+  if (m.ignoreUriCase === true) out.ignoreUriCase = true;
+  if (m.port !== undefined) {
+    if (ctx.port !== undefined) {
+      if (m.port !== ctx.port) return null;
+    } else out.port = m.port;
+  }
+  if (m.sourceLabels !== undefined && Object.keys(m.sourceLabels).length > 0)
+    out.sourceLabels = m.sourceLabels;
+  return out;
+}
+
+function headers(h: Headers | undefined): Route['headers'] | undefined {
+  if (h === undefined) return undefined;
+  const out: NonNullable<Route['headers']> = {};
+  for (const side of ['request', 'response'] as const) {
+    const ops = h[side];
+    if (ops === undefined) continue;
+    const o: NonNullable<NonNullable<Route['headers']>['request']> = {};
+    if (ops.set !== undefined) o.set = ops.set;
+    if (ops.add !== undefined) o.add = ops.add;
+    if (ops.remove !== undefined) o.remove = ops.remove;
+    if (Object.keys(o).length > 0) out[side] = o;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * Istio's weights: a lone destination takes all traffic whatever its weight; with several,
+ * a destination whose weight is 0 or omitted gets none, and when only one is left it takes
+ * all. Returns null when every weight is 0.
+ */
+export function weighDestinations(
+  route: readonly HTTPRouteDestination[],
+): { d: HTTPRouteDestination; weight: number | undefined }[] | null {
+  if (route.length === 1) return [{ d: route[0] as HTTPRouteDestination, weight: undefined }];
+  const kept = route.filter((d) => (d.weight ?? 0) > 0);
+  if (kept.length === 0) return null;
+  if (kept.length === 1) return [{ d: kept[0] as HTTPRouteDestination, weight: undefined }];
+  return kept.map((d) => ({ d, weight: d.weight }));
+}
+
+function compileRoute(r: HTTPRoute, ctx: RouteContext): Route | null {
+  let match: HttpMatch[] | undefined;
+  if (r.match !== undefined && r.match.length > 0) {
+    match = [];
+    for (const m of r.match) {
+      const c = compileMatch(m, ctx);
+      if (c !== null) match.push(c);
+    }
+    // Every match was for another port, gateway or namespace: the route is not for us.
+    if (match.length === 0) return null;
+  }
+  const out: Route = {};
+  if (r.name !== undefined) out.name = r.name;
+  if (match !== undefined) out.match = match;
+  if (r.redirect !== undefined) {
+    const rd = r.redirect;
+    const red: NonNullable<Route['redirect']> = {};
+    if (rd.uri !== undefined) red.uri = rd.uri;
+    if (rd.authority !== undefined) red.authority = rd.authority;
+    if (rd.scheme !== undefined) red.scheme = rd.scheme;
+    if (rd.port !== undefined) red.port = rd.port;
+    if (rd.derivePort !== undefined) red.derivePort = rd.derivePort;
+    if (rd.redirectCode !== undefined) red.redirectCode = rd.redirectCode;
+    out.redirect = red;
+  } else if (r.directResponse !== undefined) {
+    const dr: NonNullable<Route['directResponse']> = { status: r.directResponse.status };
+    const b = r.directResponse.body;
+    if (b?.string !== undefined) dr.body = { string: b.string };
+    else if (b?.bytes !== undefined) dr.body = { bytes: b.bytes };
+    out.directResponse = dr;
+  } else if (r.route !== undefined && r.route.length > 0) {
+    const weighed = weighDestinations(r.route);
+    if (weighed === null) {
+      ctx.problem(
+        'SLUICE_MESH_ZERO_WEIGHT',
+        `route ${r.name ?? ''} has only 0-weight destinations`,
+      );
+      out.directResponse = { status: 503 };
+    } else {
+      out.route = weighed.map(({ d, weight }) => {
+        const rd: RouteDestination = {
+          cluster: ctx.cluster(d.destination, ctx.vsNamespace, ctx.port),
+        };
+        if (weight !== undefined) rd.weight = weight;
+        const h = headers(d.headers);
+        if (h !== undefined) rd.headers = h;
+        return rd;
+      });
+    }
+  } else {
+    // A delegate (unsupported) or an empty route: nothing to run.
+    return null;
+  }
+  if (r.rewrite !== undefined && out.route !== undefined) {
+    const rw: NonNullable<Route['rewrite']> = {};
+    if (r.rewrite.uri !== undefined) rw.uri = r.rewrite.uri;
+    if (r.rewrite.authority !== undefined) rw.authority = r.rewrite.authority;
+    if (r.rewrite.uriRegexRewrite !== undefined) rw.uriRegexRewrite = r.rewrite.uriRegexRewrite;
+    if (Object.keys(rw).length > 0) out.rewrite = rw;
+  }
+  if (out.route !== undefined) {
+    if (r.timeout !== undefined) out.timeout = r.timeout;
+    if (r.retries !== undefined) {
+      const rt: NonNullable<Route['retries']> = { attempts: r.retries.attempts ?? 0 };
+      if (rt.attempts > 0) {
+        if (r.retries.perTryTimeout !== undefined) rt.perTryTimeout = r.retries.perTryTimeout;
+        if (r.retries.retryOn !== undefined) rt.retryOn = r.retries.retryOn;
+      }
+      out.retries = rt;
+    } else {
+      out.retries = { ...DEFAULT_RETRY_POLICY };
+    }
+  }
+  if (r.fault !== undefined) {
+    const f: NonNullable<Route['fault']> = {};
+    const d = r.fault.delay;
+    if (d?.fixedDelay !== undefined) {
+      f.delay = { fixedDelay: d.fixedDelay };
+      if (d.percentage?.value !== undefined) f.delay.percentage = d.percentage.value;
+    }
+    const a = r.fault.abort;
+    if (a?.httpStatus !== undefined) {
+      f.abort = { httpStatus: a.httpStatus };
+      if (a.percentage?.value !== undefined) f.abort.percentage = a.percentage.value;
+    }
+    if (f.delay !== undefined || f.abort !== undefined) out.fault = f;
+  }
+  // The proxy mirrors to one destination: `mirror`, else the first of `mirrors`.
+  if (out.route !== undefined) {
+    if (r.mirror !== undefined) {
+      out.mirror = { cluster: ctx.cluster(r.mirror, ctx.vsNamespace, ctx.port) };
+      if (r.mirrorPercentage?.value !== undefined) out.mirror.percentage = r.mirrorPercentage.value;
+    } else if (r.mirrors !== undefined && r.mirrors.length > 0) {
+      const m = r.mirrors[0] as NonNullable<HTTPRoute['mirrors']>[number];
+      out.mirror = { cluster: ctx.cluster(m.destination, ctx.vsNamespace, ctx.port) };
+      if (m.percentage?.value !== undefined) out.mirror.percentage = m.percentage.value;
+    }
+  }
+  if (r.corsPolicy !== undefined) {
+    const c = r.corsPolicy;
+    const cors: NonNullable<Route['corsPolicy']> = {};
+    if (c.allowOrigins !== undefined)
+      cors.allowOrigins = c.allowOrigins.map(
+        (o) => stringMatch(o as Record<string, unknown>) ?? {},
+      );
+    if (c.allowMethods !== undefined) cors.allowMethods = c.allowMethods;
+    if (c.allowHeaders !== undefined) cors.allowHeaders = c.allowHeaders;
+    if (c.exposeHeaders !== undefined) cors.exposeHeaders = c.exposeHeaders;
+    if (c.maxAge !== undefined) cors.maxAge = c.maxAge;
+    if (c.allowCredentials !== undefined) cors.allowCredentials = c.allowCredentials;
+    out.corsPolicy = cors;
+  }
+  const h = headers(r.headers);
+  if (h !== undefined) out.headers = h;
+  return out;
+}
+
+/** Compiles a VirtualService's http routes for one context, dropping routes not for it. */
+export function compileRoutes(http: readonly HTTPRoute[], ctx: RouteContext): Route[] {
+  const out: Route[] = [];
+  for (const r of http) {
+    const c = compileRoute(r, ctx);
+    if (c !== null) out.push(c);
+  }
+  return out;
+}

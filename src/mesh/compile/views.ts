@@ -1,0 +1,350 @@
+/**
+ * The listeners of a proxy: the sidecar outbound listener (one per client namespace, shared
+ * by every sidecar there), the sidecar inbound listener (per proxy), and the gateway listener
+ * (per gateway proxy, from the Gateways that select it).
+ */
+import type { Cluster, Listener, Route, VirtualHost } from '../../api/proxy-config.js';
+import type { Destination } from '../../api/networking/common.js';
+import type { MeshCompileProblem } from './codes.js';
+import { hostIntersection, hostMatches, labelsMatch, resolveHost, visibleIn } from './hosts.js';
+import type { GatewayInfo, MeshIndex, ServiceInfo, VirtualServiceInfo } from './model.js';
+import { buildClusters, clusterName } from './policy.js';
+import { compileRoutes, DEFAULT_RETRY_POLICY, type RouteContext } from './routes.js';
+import type { ProxyInstance } from '../registry.js';
+import { contentHash } from './hash.js';
+
+/** Clusters of one service as one client namespace sees them, built once per DR choice. */
+export interface ClusterGroup {
+  clusters: Cluster[];
+  /** Content hash of `clusters`, computed on first use. */
+  hash?: string;
+}
+
+/** A listener and the clusters its routes need, for one client namespace or gateway. */
+export interface View {
+  listener: Listener;
+  /** Clusters, in service then port then subset order, placeholders last. */
+  clusters: Cluster[];
+  /** Content hash of listener and clusters (the same view always hashes the same). */
+  hash: string;
+}
+
+export class ViewBuilder {
+  /** Cluster groups by `service key|DR key`: shared by every namespace resolving the same DR. */
+  private readonly groups = new Map<string, ClusterGroup>();
+
+  constructor(
+    readonly index: MeshIndex,
+    readonly problems: MeshCompileProblem[],
+  ) {}
+
+  private group(client: string, svc: ServiceInfo): ClusterGroup {
+    const dr = this.index.destinationRuleFor(client, svc);
+    const key = `${svc.key}|${dr?.key ?? ''}`;
+    let g = this.groups.get(key);
+    if (g === undefined) {
+      g = { clusters: buildClusters(svc, dr, this.index.endpointsOf(svc)) };
+      this.groups.set(key, g);
+    }
+    return g;
+  }
+
+  /**
+   * The clusters every proxy of `client` namespace can reach, plus empty placeholders for the
+   * names routes reference that no service provides (requests to them fail with 503 UH).
+   */
+  private clustersFor(
+    client: string,
+    referenced: ReadonlySet<string>,
+  ): { clusters: Cluster[]; hashes: string[] } {
+    const out: Cluster[] = [];
+    const hashes: string[] = [];
+    const names = new Set<string>();
+    for (const svc of this.index.servicesFor(client).values()) {
+      const g = this.group(client, svc);
+      g.hash ??= contentHash(JSON.stringify(g.clusters));
+      hashes.push(g.hash);
+      for (const c of g.clusters) {
+        out.push(c);
+        names.add(c.name);
+      }
+    }
+    const missing = [...referenced].filter((n) => !names.has(n)).sort();
+    for (const n of missing) {
+      this.problems.push({
+        code: 'SLUICE_MESH_UNKNOWN_DESTINATION',
+        message: `cluster ${n} (seen from namespace ${client}) has no service, port or subset behind it`,
+      });
+      out.push({ name: n, endpoints: [] });
+    }
+    hashes.push(contentHash(JSON.stringify(missing)));
+    return { clusters: out, hashes };
+  }
+
+  private view(listener: Listener, client: string, referenced: ReadonlySet<string>): View {
+    const { clusters, hashes } = this.clustersFor(client, referenced);
+    const hash = contentHash(`${JSON.stringify(listener)}\n${hashes.join(',')}`);
+    return { listener, clusters, hash };
+  }
+
+  private routeContext(
+    client: string,
+    vs: VirtualServiceInfo,
+    gateways: ReadonlySet<string>,
+    referenced: Set<string>,
+    port: number | undefined,
+  ): RouteContext {
+    const services = this.index.servicesFor(client);
+    const ctx: RouteContext = {
+      vsNamespace: vs.namespace,
+      clientNamespace: client,
+      gateways,
+      cluster: (d: Destination, ns: string, listenerPort: number | undefined) => {
+        const fqdn = resolveHost(d.host, ns);
+        const svc = services.get(fqdn);
+        let p = d.port?.number;
+        if (p === undefined && svc !== undefined) {
+          if (svc.ports.length === 1) p = svc.ports[0]?.number;
+          else if (listenerPort !== undefined && svc.ports.some((x) => x.number === listenerPort))
+            p = listenerPort;
+          else p = svc.ports[0]?.number;
+        }
+        const name = clusterName(p ?? listenerPort ?? 80, d.subset ?? '', fqdn);
+        referenced.add(name);
+        return name;
+      },
+      problem: (code, message) => this.problems.push({ code, message, object: vs.key }),
+    };
+    if (port !== undefined) ctx.port = port;
+    return ctx;
+  }
+
+  /** The VirtualService a sidecar uses for `host`: exact host (own namespace first), else the most specific wildcard. */
+  private sidecarVsFor(
+    client: string,
+    host: string,
+    bound: readonly VirtualServiceInfo[],
+  ): VirtualServiceInfo | undefined {
+    let best: VirtualServiceInfo | undefined;
+    let bestRank = -1;
+    for (const vs of bound) {
+      for (const h of vs.hosts) {
+        if (!hostMatches(h, host)) continue;
+        // Exact hosts rank above wildcards; longer wildcards above shorter; own namespace wins ties.
+        const rank = (h === host ? 1_000_000 : h.length * 2) + (vs.namespace === client ? 1 : 0);
+        if (rank > bestRank) {
+          best = vs;
+          bestRank = rank;
+        }
+      }
+    }
+    return best;
+  }
+
+  /** The outbound listener and clusters shared by every sidecar in `client` namespace. */
+  outbound(client: string): View {
+    const services = this.index.servicesFor(client);
+    const bound = this.index.virtualServices.filter(
+      (vs) => visibleIn(vs.visibility, client) && vs.gateways.includes('mesh'),
+    );
+    const mesh = new Set(['mesh']);
+    const referenced = new Set<string>();
+    const domains = new Set<string>();
+    const vhosts: VirtualHost[] = [];
+    const claim = (vh: VirtualHost, candidates: string[]) => {
+      const mine: string[] = [];
+      for (const d of candidates) {
+        if (domains.has(d)) {
+          if (!mine.includes(d))
+            this.problems.push({
+              code: 'SLUICE_MESH_DOMAIN_CONFLICT',
+              message: `domain ${d} of ${vh.name} is already served in namespace ${client}`,
+            });
+          continue;
+        }
+        domains.add(d);
+        mine.push(d);
+      }
+      if (mine.length > 0) vhosts.push({ ...vh, domains: mine });
+    };
+    for (const svc of services.values()) {
+      const httpPorts = svc.ports.filter((p) => p.http);
+      if (httpPorts.length === 0) continue;
+      const names =
+        svc.kind === 'Service'
+          ? [
+              ...(svc.namespace === client ? [svc.name] : []),
+              `${svc.name}.${svc.namespace}`,
+              `${svc.name}.${svc.namespace}.svc`,
+              svc.fqdn,
+            ]
+          : [svc.fqdn];
+      const defaultPort = (httpPorts.find((p) => p.number === 80) ?? httpPorts[0])?.number;
+      const vs = this.sidecarVsFor(client, svc.fqdn, bound);
+      for (const port of httpPorts) {
+        let routes: Route[] = [];
+        if (vs !== undefined) {
+          routes = compileRoutes(
+            vs.http,
+            this.routeContext(client, vs, mesh, referenced, port.number),
+          );
+        }
+        if (routes.length === 0) {
+          const name = clusterName(port.number, '', svc.fqdn);
+          referenced.add(name);
+          routes = [
+            { name: 'default', route: [{ cluster: name }], retries: { ...DEFAULT_RETRY_POLICY } },
+          ];
+        }
+        const wildcard = svc.fqdn.startsWith('*');
+        const candidates: string[] = [];
+        if (!wildcard) for (const n of names) candidates.push(`${n}:${port.number}`);
+        if (port.number === defaultPort) candidates.push(...names);
+        claim({ name: `${svc.fqdn}:${port.number}`, domains: candidates, routes }, candidates);
+      }
+    }
+    // VirtualService hosts with no service behind them still get a virtual host.
+    for (const vs of bound) {
+      for (const h of vs.hosts) {
+        if (services.has(h) || h === '*') continue;
+        const routes = compileRoutes(
+          vs.http,
+          this.routeContext(client, vs, mesh, referenced, undefined),
+        );
+        if (routes.length === 0) continue;
+        claim({ name: h, domains: [h], routes }, [h]);
+      }
+    }
+    return this.view({ name: 'outbound', virtualHosts: vhosts }, client, referenced);
+  }
+
+  /** Gateways whose selector picks the gateway proxy `p`. */
+  gatewaysOf(p: ProxyInstance): GatewayInfo[] {
+    return this.index.gateways.filter(
+      (g) => Object.keys(g.selector).length > 0 && labelsMatch(g.selector, p.labels ?? {}),
+    );
+  }
+
+  /**
+   * The gateway listener of a gateway proxy: a virtual host per host the bound
+   * VirtualServices share with the servers (their intersection), routes of every bound
+   * VirtualService for that host in order. Only plain HTTP servers are served.
+   */
+  gateway(p: ProxyInstance): View {
+    const client = p.namespace;
+    const gws = this.gatewaysOf(p);
+    const refs = new Set(gws.map((g) => g.ref));
+    const referenced = new Set<string>();
+    const byDomain = new Map<
+      string,
+      { vs: VirtualServiceInfo; gateways: Set<string>; ports: Set<number> }[]
+    >();
+    for (const vs of this.index.virtualServices) {
+      if (!visibleIn(vs.visibility, client)) continue;
+      const boundRefs = vs.gateways.filter((g) => refs.has(g));
+      if (boundRefs.length === 0) continue;
+      for (const g of gws) {
+        if (!boundRefs.includes(g.ref)) continue;
+        for (const server of g.servers) {
+          if (!['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB'].includes(server.protocol)) continue;
+          for (const sh of server.hosts) {
+            if (sh.namespace !== '*' && sh.namespace !== vs.namespace) continue;
+            for (const h of vs.hosts) {
+              const d = hostIntersection(h, sh.host);
+              if (d === null) continue;
+              let l = byDomain.get(d);
+              if (!l) byDomain.set(d, (l = []));
+              let entry = l.find((e) => e.vs === vs);
+              if (!entry) l.push((entry = { vs, gateways: new Set(), ports: new Set() }));
+              entry.gateways.add(g.ref);
+              entry.ports.add(server.port);
+            }
+          }
+        }
+      }
+    }
+    const vhosts: VirtualHost[] = [];
+    for (const d of [...byDomain.keys()].sort()) {
+      const entries = byDomain.get(d) ?? [];
+      const routes: Route[] = [];
+      const ports = new Set<number>();
+      for (const e of entries) {
+        for (const port of e.ports) ports.add(port);
+        routes.push(
+          ...compileRoutes(
+            e.vs.http,
+            this.routeContext(client, e.vs, e.gateways, referenced, undefined),
+          ),
+        );
+      }
+      if (routes.length === 0) continue;
+      const domains = [d];
+      if (!d.includes('*'))
+        for (const port of [...ports].sort((a, b) => a - b)) domains.push(`${d}:${port}`);
+      vhosts.push({ name: d, domains, routes });
+    }
+    return this.view({ name: 'gateway', virtualHosts: vhosts }, client, referenced);
+  }
+}
+
+/**
+ * The inbound listener of a sidecar: one virtual host `*`, a route per service port that
+ * maps to another container port (matched by the port the caller addressed), then a
+ * catch-all to the first one; clusters `inbound|containerPort||` to the app's host port.
+ */
+export function inbound(index: MeshIndex, p: ProxyInstance): View {
+  const appPorts = p.appPorts ?? [];
+  const clusters: Cluster[] = [];
+  const byContainer = new Map<number, string>();
+  for (const a of appPorts) {
+    if (byContainer.has(a.containerPort)) continue;
+    const name = `inbound|${a.containerPort}||`;
+    byContainer.set(a.containerPort, name);
+    const ep: Cluster['endpoints'][number] = {
+      address: '127.0.0.1',
+      port: a.hostPort,
+      workload: p.workload,
+      namespace: p.namespace,
+    };
+    if (p.labels?.version !== undefined) ep.version = p.labels.version;
+    clusters.push({ name, endpoints: [ep] });
+  }
+  const mappings: { servicePort: number; cluster: string }[] = [];
+  for (const svc of index.services) {
+    if (svc.kind !== 'Service' || svc.namespace !== p.namespace || svc.selector === undefined)
+      continue;
+    if (!labelsMatch(svc.selector, p.labels ?? {})) continue;
+    for (const sp of svc.ports) {
+      let cp: number | undefined;
+      if (typeof sp.targetPort === 'string') {
+        cp = appPorts.find((a) => a.name === sp.targetPort)?.containerPort;
+        if (cp === undefined && /^[0-9]+$/.test(sp.targetPort)) cp = Number(sp.targetPort);
+      } else cp = sp.targetPort ?? sp.number;
+      const cluster = cp === undefined ? undefined : byContainer.get(cp);
+      if (cluster === undefined) continue;
+      if (!mappings.some((m) => m.servicePort === sp.number))
+        mappings.push({ servicePort: sp.number, cluster });
+    }
+  }
+  const routes: Route[] = [];
+  const fallback = mappings[0]?.cluster ?? clusters[0]?.name;
+  for (const m of mappings) {
+    if (m.cluster === fallback) continue;
+    routes.push({
+      match: [{ port: m.servicePort }],
+      route: [{ cluster: m.cluster }],
+      retries: { attempts: 0 },
+    });
+  }
+  if (fallback !== undefined)
+    routes.push({ name: 'default', route: [{ cluster: fallback }], retries: { attempts: 0 } });
+  const listener: Listener = {
+    name: 'inbound',
+    virtualHosts: [{ name: 'inbound', domains: ['*'], routes }],
+  };
+  return {
+    listener,
+    clusters,
+    hash: contentHash(`${JSON.stringify(listener)}\n${JSON.stringify(clusters)}`),
+  };
+}
