@@ -1,0 +1,59 @@
+/**
+ * One tick of one canary with its I/O: calls `decide`, runs the webhooks and checks it asks
+ * for, and calls it again with their results until it decides. The actions that change the
+ * world (routing, scaling, promotion, events) are returned for the controller to apply.
+ */
+import type { CheckObservation, CheckPosition } from './check.js';
+import {
+  decide,
+  GATE_TYPES,
+  type Decision,
+  type GateType,
+  type Observations,
+  type WebhookOutcome,
+} from './decide.js';
+import { RolloutError } from './errors.js';
+import type { CanaryPhase, RolloutState } from './state.js';
+
+/** What a tick may ask for. Neither function should throw: failures are outcomes. */
+export interface TickIO {
+  runChecks(position: CheckPosition): Promise<CheckObservation[]>;
+  runWebhooks(type: GateType, phase: CanaryPhase): Promise<WebhookOutcome[]>;
+}
+
+const MAX_ROUNDS = 8;
+
+const isGate = (t: string): t is GateType => (GATE_TYPES as readonly string[]).includes(t);
+
+/**
+ * Decides one tick, fetching what `decide` needs through `io` (webhooks before checks, as
+ * Flagger). Throws SLUICE_ROLLOUT_DECIDE_LOOP if `decide` keeps asking (a bug, not an input
+ * problem).
+ */
+export async function decideTick(
+  state: RolloutState | undefined,
+  observations: Observations,
+  now: Date,
+  io: TickIO,
+): Promise<Decision> {
+  let obs = observations;
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const d = decide(state, obs, now);
+    if (!d.pending) return d;
+    const webhooks = { ...obs.webhooks };
+    let checks = obs.checks;
+    for (const a of d.actions) {
+      if (a.type === 'runWebhooks' && isGate(a.webhookType) && !webhooks[a.webhookType]) {
+        webhooks[a.webhookType] = await io.runWebhooks(a.webhookType, a.phase);
+      }
+    }
+    for (const a of d.actions) {
+      if (a.type === 'runChecks' && checks === undefined) checks = await io.runChecks(a.position);
+    }
+    obs = { ...obs, webhooks, ...(checks ? { checks } : {}) };
+  }
+  throw new RolloutError(
+    'SLUICE_ROLLOUT_DECIDE_LOOP',
+    `the decision for ${observations.namespace}/${observations.name} kept asking for input`,
+  );
+}
