@@ -122,6 +122,8 @@ function compileRoute(r: HTTPRoute, ctx: RouteContext): Route | null {
     }
     // Every match was for another port, gateway or namespace: the route is not for us.
     if (match.length === 0) return null;
+    // An empty match (say, only a port already checked) matches everything: so does the route.
+    if (match.some((m) => Object.keys(m).length === 0)) match = undefined;
   }
   const out: Route = {};
   if (r.name !== undefined) out.name = r.name;
