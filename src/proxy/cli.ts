@@ -53,11 +53,24 @@ export async function runProxyCommand(
   }
   const log = pino({ name: 'sluice', level: parsed.logLevel ?? 'info' });
   let proxy: Proxy;
+  let discovery: { stop(): Promise<void> } | null = null;
   try {
     const file = resolve(parsed.bootstrap);
     const bootstrap = await readBootstrap(file);
     proxy = new Proxy({ bootstrap, log, baseDir: dirname(file) });
     await proxy.start();
+    if (bootstrap.config.discovery) {
+      // Loaded only here: a proxy fed from a file never loads HTTP/2 or the X.509 code.
+      const { DiscoveryClient } = await import('./discovery-client.js');
+      const client = new DiscoveryClient({
+        config: bootstrap.config.discovery,
+        baseDir: dirname(file),
+        target: proxy,
+        logger: log,
+      });
+      client.start();
+      discovery = client;
+    }
   } catch (e) {
     const code = e instanceof ProxyError ? e.code : 'SLUICE_PROXY_BOOTSTRAP_INVALID';
     log.error({ code, reason: (e as Error).message }, 'proxy failed to start');
@@ -71,6 +84,7 @@ export async function runProxyCommand(
     opts.signal?.addEventListener('abort', stop, { once: true });
   });
   log.info({ component: 'proxy' }, 'proxy stopping');
+  await discovery?.stop();
   await proxy.stop();
   return 0;
 }
