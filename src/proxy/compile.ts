@@ -29,6 +29,9 @@ import {
 } from './filters.js';
 import { compileMatch, compileStringMatch, type RequestMatcher } from './match.js';
 import type { ClusterManager, CompiledCluster } from './upstream/cluster.js';
+import { compileListenerSecurity } from './security/filters.js';
+import type { PeerAuthPolicy } from './security/peer-auth.js';
+import type { SecurityRuntime } from './security/runtime.js';
 
 /** Header operations resolved into parallel arrays (names lower-cased). */
 export class HeaderOps {
@@ -259,6 +262,8 @@ export interface CompiledListener {
   readonly vhosts: VirtualHostTable;
   /** Server-level filters composed in front of route dispatch. */
   readonly entry: Next;
+  /** Peer authentication of new connections (security/); absent or null: plaintext only. */
+  readonly peerAuth?: PeerAuthPolicy | null;
 }
 
 export interface CompiledConfig {
@@ -278,6 +283,8 @@ export interface CompileContext {
   serverFilters: readonly Filter[];
   /** Terminal of the server chain: finds the route and runs its pipeline. */
   dispatch: Next;
+  /** Identity and JWKS state for the listeners' security sections. */
+  security?: SecurityRuntime;
 }
 
 function bucket(rl: LocalRateLimit, where: string): TokenBucket {
@@ -494,12 +501,16 @@ export function compileConfig(config: ProxyConfig, ctx: CompileContext): Compile
       throw new ConfigCompileError(`duplicate listener ${JSON.stringify(l.name)}`);
     const where = `listeners[${i}]`;
     const filters: Filter[] = [...ctx.serverFilters];
+    // server: peer authentication per port, JWT, authorization (security/filters.ts).
+    const security = compileListenerSecurity(l, where, ctx.security ?? null);
+    filters.push(...security.filters);
     // server: the listener-wide rate limit.
     if (l.rateLimit) filters.push(new RateLimitFilter(bucket(l.rateLimit, `${where}.rateLimit`)));
     listeners.set(l.name, {
       name: l.name,
       vhosts: compileVirtualHosts(l.virtualHosts, where, ctx, clusters),
       entry: compose(filters, ctx.dispatch),
+      peerAuth: security.peerAuth,
     });
   }
   return {

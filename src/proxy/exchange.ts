@@ -42,6 +42,7 @@ import { OVERFLOW } from './upstream/host.js';
 import type { HashSource } from './upstream/load-balancer.js';
 import type { MatchInput } from './match.js';
 import type { CompiledCluster } from './upstream/cluster.js';
+import type { RequestAuth } from './security/authz.js';
 
 const T_ROUTE = 0;
 const T_TRY = 1;
@@ -57,6 +58,7 @@ export const STATUS_TEXT: Record<number, string> = {
   307: 'Temporary Redirect',
   308: 'Permanent Redirect',
   400: 'Bad Request',
+  401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   408: 'Request Timeout',
@@ -177,6 +179,8 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
   private decoder: ChunkedParser | null = null;
   private upstreamPaused = false;
   corsOrigin: string | null = null;
+  /** The verified JWT (security/jwt.ts), for authorization; null without one. */
+  auth: RequestAuth | null = null;
   private hashCookieLine: string | null = null;
   private query$: URLSearchParams | null = null;
   private timers: (TimerNode | null)[] | null = null;

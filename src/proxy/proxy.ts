@@ -25,6 +25,9 @@ import { StatsRegistry } from './stats.js';
 import { CoarseTimers } from './timers.js';
 import { ClusterManager } from './upstream/cluster.js';
 import { parseDocument, validateConfig } from './validate.js';
+import type { IdentityMaterial } from './security/identity.js';
+import { SecurityRuntime } from './security/runtime.js';
+import { upstreamTls } from './security/upstream-tls.js';
 
 export interface ProxyOptions {
   bootstrap: ProxyBootstrap;
@@ -46,7 +49,10 @@ export class Proxy {
   readonly bootstrap: ProxyBootstrap;
   readonly log: Logger;
   private readonly runtime: ProxyRuntime;
-  private readonly clusters = new ClusterManager();
+  /** Workload identity, mTLS, JWKS caches (security/). */
+  readonly security: SecurityRuntime;
+  private readonly clusters: ClusterManager;
+  private readonly baseDir: string;
   private readonly listeners = new Map<Direction, ListenerRuntime>();
   private readonly serverFilters: Filter[] = [new RequestIdFilter()];
   private current: CompiledConfig | null = null;
@@ -68,6 +74,12 @@ export class Proxy {
       workload: b.identity.workload,
       namespace: b.identity.namespace,
     });
+    this.baseDir = opts.baseDir ?? process.cwd();
+    this.security = new SecurityRuntime({ log: this.log });
+    const sec = this.security;
+    this.clusters = new ClusterManager((c) =>
+      upstreamTls(c.tls, sec.identity, `cluster ${JSON.stringify(c.name)}`),
+    );
     const labels = b.identity.labels ?? {};
     const identity: Identity = {
       workload: b.identity.workload,
@@ -75,7 +87,7 @@ export class Proxy {
       version: b.identity.version ?? labels.version ?? 'unknown',
       app: labels.app ?? b.identity.workload,
       principal: b.identity.serviceAccount
-        ? `spiffe://cluster.local/ns/${b.identity.namespace}/sa/${b.identity.serviceAccount}`
+        ? `spiffe://${b.security?.trustDomain ?? 'cluster.local'}/ns/${b.identity.namespace}/sa/${b.identity.serviceAccount}`
         : 'unknown',
       labels,
     };
@@ -92,6 +104,7 @@ export class Proxy {
       headTimeoutMs: dur(lim.requestHeadersTimeout, 10_000),
       idleTimeoutMs: dur(lim.idleTimeout, 3_600_000),
       retryBufferBytes: lim.retryBufferBytes ?? 64 * 1024,
+      security: this.security,
     };
     this.configFile = b.config.file ? resolve(opts.baseDir ?? process.cwd(), b.config.file) : null;
   }
@@ -99,6 +112,24 @@ export class Proxy {
   /** Binds every listener of the bootstrap, loads the first config, starts watching. */
   async start(): Promise<void> {
     const b = this.bootstrap;
+    const files = b.security;
+    if (files?.certChainFile && files.privateKeyFile && files.trustBundleFile) {
+      const read = (f: string) => readFile(resolve(this.baseDir, f), 'utf8');
+      try {
+        const [certChainPem, privateKeyPem, trustBundlePem] = await Promise.all([
+          read(files.certChainFile),
+          read(files.privateKeyFile),
+          read(files.trustBundleFile),
+        ]);
+        const r = this.setIdentity({ certChainPem, privateKeyPem, trustBundlePem });
+        if (!r.ok) this.log.error({ error: r.error }, 'bootstrap identity rejected');
+      } catch (e) {
+        this.log.error(
+          { code: 'SLUICE_SECURITY_IDENTITY_INVALID', reason: (e as Error).message },
+          'bootstrap identity files unreadable',
+        );
+      }
+    }
     for (const d of DIRECTIONS) {
       const addr = b.listeners[d];
       if (!addr) continue;
@@ -149,6 +180,7 @@ export class Proxy {
         clusters: this.clusters,
         serverFilters: this.serverFilters,
         dispatch: dispatchRoute,
+        security: this.security,
       });
     } catch (e) {
       const err =
@@ -179,6 +211,29 @@ export class Proxy {
     this.runtime.stats.counters.configVersionsApplied++;
     this.log.info({ version: compiled.version, source }, 'config applied');
     return { ok: true, version: compiled.version };
+  }
+
+  /**
+   * Swaps in a new workload identity (certificate chain, key, trust bundle): new handshakes,
+   * inbound and outbound, use it; established connections are untouched. Invalid material is
+   * rejected (SLUICE_SECURITY_IDENTITY_INVALID) and the previous identity stays.
+   */
+  setIdentity(m: IdentityMaterial): ApplyResult {
+    try {
+      const a = this.security.identity.set(m);
+      this.security.counters.identityUpdates++;
+      this.log.info(
+        { spiffeId: a.id.spiffeId, notAfter: a.notAfter.toISOString() },
+        'workload identity applied',
+      );
+      return { ok: true };
+    } catch (e) {
+      this.security.counters.identityRejected++;
+      const err = e as { code?: string; message: string };
+      const code = err.code ?? 'SLUICE_SECURITY_IDENTITY_INVALID';
+      this.log.error({ code, reason: err.message }, 'identity rejected; previous one stays');
+      return { ok: false, error: { code, message: err.message } };
+    }
   }
 
   /** Waits for the next apply attempt triggered by the config file. */
@@ -265,7 +320,11 @@ export class Proxy {
     switch (path) {
       case '/stats/prometheus':
       case '/metrics':
-        send(200, 'text/plain; version=0.0.4', this.runtime.stats.exposition());
+        send(
+          200,
+          'text/plain; version=0.0.4',
+          this.runtime.stats.exposition() + this.security.exposition(),
+        );
         return;
       case '/config_dump':
         send(
@@ -274,6 +333,12 @@ export class Proxy {
           JSON.stringify(
             {
               identity: this.bootstrap.identity,
+              certificate: (({ current: a }) =>
+                a === null
+                  ? null
+                  : { spiffeId: a.id.spiffeId, notAfter: a.notAfter.toISOString() })(
+                this.security.identity,
+              ),
               listeners: this.ports(),
               version: this.current?.version ?? null,
               config: this.current?.source ?? null,

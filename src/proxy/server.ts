@@ -24,6 +24,9 @@ import {
   parseRequestHead,
   type RequestHead,
 } from './http1/head.js';
+import { PeerAuthenticator } from './security/peer-auth.js';
+import type { PeerIdentity } from './security/identity.js';
+import type { SecurityRuntime } from './security/runtime.js';
 import { StatsScope, type ScopeLabels, type StatsRegistry } from './stats.js';
 import { TimerNode, type CoarseTimers, type TimerTarget } from './timers.js';
 import type { Host } from './upstream/host.js';
@@ -51,6 +54,8 @@ export interface ProxyRuntime {
   headTimeoutMs: number;
   idleTimeoutMs: number;
   retryBufferBytes: number;
+  /** Identity, mTLS and JWKS state (security/); absent: plaintext only. */
+  security?: SecurityRuntime;
 }
 
 interface Snapshot {
@@ -71,6 +76,8 @@ export class ListenerRuntime {
   private server: net.Server | null = null;
   readonly connections = new Set<ServerConnection>();
   private unknownScope: StatsScope | null = null;
+  /** mTLS termination, made on the first connection a `tls` policy applies to. */
+  private peerAuth: PeerAuthenticator | null = null;
 
   constructor(name: Direction, runtime: ProxyRuntime) {
     this.name = name;
@@ -87,8 +94,20 @@ export class ListenerRuntime {
     return new Promise((resolve, reject) => {
       const server = net.createServer({ noDelay: true }, (socket) => {
         this.runtime.stats.counters.downstreamConnections++;
-        const c = new ServerConnection(socket, this);
-        this.connections.add(c);
+        // Peer authentication (security/peer-auth.ts) sniffs, terminates mTLS, then adopts.
+        const policy = this.snapshot?.listener.peerAuth;
+        const sec = this.runtime.security;
+        if (policy == null || sec === undefined) this.adopt(socket, null);
+        else {
+          this.peerAuth ??= new PeerAuthenticator(
+            sec.identity,
+            sec.counters,
+            sec.log,
+            (s, peer) => this.adopt(s, peer),
+            this.runtime.headTimeoutMs,
+          );
+          this.peerAuth.accept(socket, policy);
+        }
       });
       server.once('error', reject);
       server.listen({ host: address, port }, () => {
@@ -98,6 +117,13 @@ export class ListenerRuntime {
         resolve(this.port);
       });
     });
+  }
+
+  /** Starts serving HTTP on an accepted connection; `peer` is its verified mTLS identity. */
+  adopt(socket: net.Socket, peer: PeerIdentity | null): void {
+    const c = new ServerConnection(socket, this);
+    c.peer = peer;
+    this.connections.add(c);
   }
 
   /** Stops accepting; closes idle connections, lets busy ones finish their request. */
@@ -111,6 +137,7 @@ export class ListenerRuntime {
 
   destroyAll(): void {
     for (const c of this.connections) c.destroy();
+    this.peerAuth?.destroyPending();
   }
 
   /** The metric scope of a finished exchange (labels built once per scope). */
@@ -120,11 +147,18 @@ export class ListenerRuntime {
     const cluster = ex.cluster;
     if (this.name === 'inbound') {
       if (cluster === null) return this.unknown();
-      const peer = ex.header('x-sluice-peer') ?? '';
+      const header = ex.header('x-sluice-peer') ?? '';
+      // Who the peer is comes from its certificate; the header only labels telemetry, and over
+      // mTLS only when it names the certificate's namespace (security/peer-auth.ts).
+      const cert = ex.conn.peer;
+      const peer = cert === null ? header : `${header}|${cert.spiffeId}`;
       let s = cluster.inboundScopes.get(peer);
       if (s === undefined) {
-        const [ns = 'unknown', wl = 'unknown', ver = 'unknown', app = 'unknown'] =
-          peer === '' ? [] : peer.split('/');
+        let [ns = 'unknown', wl = 'unknown', ver = 'unknown', app = 'unknown'] =
+          header === '' ? [] : header.split('/');
+        if (cert !== null && ns !== cert.namespace) {
+          [ns, wl, ver, app] = [cert.namespace || 'unknown', 'unknown', 'unknown', 'unknown'];
+        }
         s = rt.stats.scope(`in|${cluster.name}|${peer}`, () => ({
           ...labelsFor(
             'destination',
@@ -139,6 +173,8 @@ export class ListenerRuntime {
           source_app: app,
           source_canonical_service: app,
           source_canonical_revision: ver,
+          source_principal: cert?.spiffeId ?? 'unknown',
+          connection_security_policy: cert !== null ? 'mutual_tls' : 'none',
         }));
         cluster.inboundScopes.set(peer, s);
       }
@@ -239,6 +275,8 @@ export class ServerConnection implements TimerTarget {
   readonly socket: net.Socket;
   readonly listener: ListenerRuntime;
   readonly remoteAddress: string;
+  /** The peer's verified identity when the connection is mTLS, else null (set on adopt). */
+  peer: PeerIdentity | null = null;
   private buf: Buffer | null = null;
   private state = S_HEAD;
   private ex: Exchange | null = null;

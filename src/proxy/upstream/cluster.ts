@@ -5,6 +5,7 @@
 import type { Cluster } from '../../api/proxy-config.js';
 import { parseDuration } from '../../api/duration.js';
 import { ConfigCompileError } from '../errors.js';
+import type { UpstreamTls } from '../security/upstream-tls.js';
 import type { StatsScope } from '../stats.js';
 import { now } from '../timers.js';
 import { ClusterCounters, Host, type PoolSettings } from './host.js';
@@ -75,14 +76,20 @@ export class ClusterManager {
   private counters = new Map<string, ClusterCounters>();
   private sweep: ReturnType<typeof setInterval> | null = null;
 
+  /** `tlsFor` resolves a cluster's `tls` (security/upstream-tls.ts); default plaintext. */
+  constructor(private readonly tlsFor: (c: Cluster) => UpstreamTls | null = () => null) {}
+
   build(c: Cluster): { cluster: CompiledCluster; hostKeys: string[] } {
     const settings = poolSettings(c);
+    settings.tls = this.tlsFor(c);
+    // A TLS change makes new hosts: warm connections of the old mode are never reused.
+    const tlsKey = settings.tls === null ? '' : `|${settings.tls.key}`;
     const counters = this.counters.get(c.name) ?? new ClusterCounters();
     const hosts: Host[] = [];
     const hostKeys: string[] = [];
     const seen = new Set<string>();
     for (const e of c.endpoints) {
-      const key = `${c.name}|${e.address}:${e.port}`;
+      const key = `${c.name}|${e.address}:${e.port}${tlsKey}`;
       if (seen.has(key)) continue;
       seen.add(key);
       hostKeys.push(key);

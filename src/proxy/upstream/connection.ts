@@ -69,10 +69,15 @@ export class ClientConnection {
     this.host = host;
     this.user = user;
     this.headRequest = headRequest;
-    const socket = net.connect({ host: host.address, port: host.port, noDelay: true });
+    const tls = host.settings.tls;
+    const socket =
+      tls == null
+        ? net.connect({ host: host.address, port: host.port, noDelay: true })
+        : tls.connect(host.address, host.port);
     this.socket = socket;
     socket.setTimeout(connectTimeoutMs);
-    socket.on('connect', () => this.onConnect());
+    // TLS: ready once the handshake verified the server; a failed handshake is a connect failure.
+    socket.on(tls == null ? 'connect' : 'secureConnect', () => this.onConnect());
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('timeout', () => this.onSocketTimeout());
     socket.on('error', () => {

@@ -5,6 +5,7 @@
  */
 import type { Endpoint } from '../../api/proxy-config.js';
 import { now } from '../timers.js';
+import type { UpstreamTls } from '../security/upstream-tls.js';
 import { ClientConnection, type UpstreamUser } from './connection.js';
 
 /** Connection pool and outlier settings of a cluster, resolved with Istio's defaults. */
@@ -18,6 +19,8 @@ export interface PoolSettings {
   /** Retries in flight across the cluster (Istio's maxRetries, default unlimited). */
   maxRetries: number;
   outlier: OutlierSettings | null;
+  /** TLS towards the endpoints (security/upstream-tls.ts); absent or null: plaintext. */
+  tls?: UpstreamTls | null;
 }
 
 export interface OutlierSettings {
