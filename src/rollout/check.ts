@@ -11,7 +11,8 @@ import type { CheckResult } from './state.js';
 export type Measurement =
   | { kind: 'value'; value: number }
   | { kind: 'no-data'; reason?: string }
-  | { kind: 'error'; message: string; code?: string };
+  /** `permanent`: a configuration error (bad template, missing variable) that no retry fixes: always a failed check, whatever `onNoData` says. */
+  | { kind: 'error'; message: string; code?: string; permanent?: boolean };
 
 /** One metric check as measured on a tick: the input of `decide`. */
 export interface CheckObservation {
@@ -65,10 +66,11 @@ export function evaluateCheck(
   };
   const m = check.measurement;
   if (m.kind === 'error') {
+    const code = m.code ? `${m.code}: ` : '';
     return {
       ...base,
-      verdict: 'error',
-      message: `${check.name} query failed ${where}: ${m.message}`,
+      verdict: m.permanent ? 'fail' : 'error',
+      message: `${check.name} query failed ${where}: ${code}${m.message}`,
     };
   }
   if (m.kind === 'no-data' || !Number.isFinite(m.value)) {

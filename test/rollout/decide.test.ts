@@ -777,6 +777,27 @@ describe('decide: onNoData', () => {
       failedChecks: 1,
     },
     {
+      name: 'hold: a configuration error (permanent) is a failed check, not a hold',
+      state: state({ canaryWeight: 10 }),
+      obs: { spec: spec({ onNoData: 'hold' }) },
+      world: {
+        checks: [
+          {
+            ...SR(0),
+            measurement: {
+              kind: 'error',
+              code: 'SLUICE_ROLLOUT_QUERY_RENDER',
+              message: 'missing variable',
+              permanent: true,
+            },
+          },
+        ],
+      },
+      phase: 'Progressing',
+      failedChecks: 1,
+      message: /SLUICE_ROLLOUT_QUERY_RENDER: missing variable/,
+    },
+    {
       name: 'hold: bounded by the progress deadline',
       state: state({ canaryWeight: 10, holdSince: T0.toISOString() }),
       obs: { spec: spec({ onNoData: 'hold' }, { progressDeadlineSeconds: 120 }) },
