@@ -15,12 +15,19 @@ export function fixture(name: string): string {
 
 /** Loads YAML texts like `sluice validate` does and returns the objects as a MeshState. */
 export function stateOf(...texts: string[]): MeshState {
+  const s = tryStateOf(...texts);
+  if (typeof s === 'string') throw new Error(`fixture errors: ${s}`);
+  return s;
+}
+
+/** Like stateOf, but returns the first errors (as JSON) instead of throwing. */
+export function tryStateOf(...texts: string[]): MeshState | string {
   const res = loadManifests(
     texts.map((content, i) => ({ path: `in${i}.yaml`, content })),
     { references: 'off' },
   );
   const errors = res.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0) throw new Error(`fixture errors: ${JSON.stringify(errors.slice(0, 3))}`);
+  if (errors.length > 0) return JSON.stringify(errors.slice(0, 3));
   const objects = res.objects
     .filter((o) => o.errors === 0)
     .map((o) => ({ kind: o.kind, namespace: o.namespace, name: o.name, object: o.object }))
