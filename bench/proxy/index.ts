@@ -3,7 +3,10 @@
  * reverse proxy (1 worker, upstream keepalive) and through one sluice proxy process.
  * Throughput with wrk; latency at a fixed 1,000 rps with hey (`-q`). Ends with one JSON line.
  *
- *   npm run bench -- proxy [--duration 10] [--connections 32]
+ *   npm run bench -- proxy [--duration 10] [--connections 32] [--v8-flags "--a --b"]
+ *
+ * The sluice proxy runs as the fleet starts it (`proxyCommand()`: the lean bundle with the
+ * default V8 flags, or `--v8-flags` to compare others; "none" for V8's defaults).
  *
  * Needs nginx (Debian nginx-light), wrk and hey on PATH.
  */
@@ -13,6 +16,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { loadavg } from 'node:os';
+import { PROXY_V8_FLAGS, proxyCommand } from '../../src/proxy/launch.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: number): number => {
@@ -22,6 +27,9 @@ const opt = (name: string, d: number): number => {
 const DURATION = opt('duration', 10);
 const CONNECTIONS = opt('connections', 32);
 const RATE = 1000;
+const flagsArg = args.includes('--v8-flags') ? (args[args.indexOf('--v8-flags') + 1] ?? '') : null;
+const V8_FLAGS =
+  flagsArg === null ? PROXY_V8_FLAGS : flagsArg === 'none' ? [] : flagsArg.split(/\s+/);
 
 for (const tool of ['nginx', 'wrk', 'hey']) {
   if (spawnSync('which', [tool]).status !== 0) {
@@ -108,9 +116,11 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+([0-9]+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
+function rssMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+([0-9]+) kB`).exec(
+    readFileSync(`/proc/${pid}/status`, 'utf8'),
+  );
+  return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : NaN;
 }
 
 async function startSluice(upstreamPort: number): Promise<{ child: ChildProcess; port: number }> {
@@ -144,11 +154,11 @@ async function startSluice(upstreamPort: number): Promise<{ child: ChildProcess;
   };
   const file = join(dir, 'bootstrap.json');
   writeFileSync(file, JSON.stringify(boot));
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/proxy/main.ts', '--bootstrap', file, '--log-level', 'info'],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env } },
-  );
+  const cmd = await proxyCommand({ bootstrap: file, logLevel: 'info', v8Flags: V8_FLAGS });
+  const child = spawn(cmd.execPath, cmd.args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env },
+  });
   children.push(child);
   const port = await new Promise<number>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
@@ -187,6 +197,8 @@ async function main(): Promise<void> {
   await waitPort(nginxPort);
   const sluice = await startSluice(upstreamPort);
   const pid = sluice.child.pid as number;
+  await new Promise((r) => setTimeout(r, 500));
+  const idleRss = rssMb(pid, 'VmRSS');
 
   // warm-up (JIT, connection pools)
   spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, '-d2s', `http://127.0.0.1:${sluice.port}/`]);
@@ -226,7 +238,10 @@ async function main(): Promise<void> {
     nginx_added_p90_ms: r3(latNginx.p90 - latDirect.p90),
     cpu_s_per_1k_req_saturated: r3(((cpu1 - cpu0) / sl.requests) * 1000),
     cpu_s_per_1k_req_at_1000rps: r3(((cpu3 - cpu2) / (RATE * DURATION)) * 1000),
-    peak_rss_mb: Math.round(peakRssMb(pid) * 10) / 10,
+    idle_rss_mb: idleRss,
+    peak_rss_mb: rssMb(pid, 'VmHWM'),
+    v8_flags: V8_FLAGS.join(' '),
+    loadavg_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
   };
   console.log(JSON.stringify(result));
 }

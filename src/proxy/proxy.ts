@@ -256,7 +256,7 @@ export class Proxy {
     this.lastFileText = text;
     let doc: unknown;
     try {
-      doc = parseDocument(text);
+      doc = await parseDocument(text);
     } catch (e) {
       this.runtime.stats.counters.configRejected++;
       const message = `${file}: ${(e as Error).message}`;

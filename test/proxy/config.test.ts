@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { ERROR_CODES } from '../../src/proxy/errors.js';
+import { proxyCommand } from '../../src/proxy/launch.js';
 import {
   bootstrap,
   cluster,
@@ -251,13 +252,9 @@ test('sluice proxy as a child process: starts from a bootstrap file, serves, exi
         bootstrap(config([{ route: [{ cluster: 'up' }] }], [cluster('up', [up.port])])),
       ),
     );
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'src/proxy/main.ts', '--bootstrap', file],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
+    // As the fleet starts it: the lean bundle with the proxy's V8 flags.
+    const cmd = await proxyCommand({ bootstrap: file });
+    const child = spawn(cmd.execPath, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'] });
     defer(() => child.kill('SIGKILL'));
     const ports = await new Promise<{ outbound: number }>((resolve, reject) => {
       createInterface({ input: child.stdout }).on('line', (line) => {
@@ -276,10 +273,12 @@ test('a bad bootstrap exits 1 with the error code logged; usage errors exit 2', 
   const dir = await mkdtemp(join(tmpdir(), 'sluice-proxy-'));
   try {
     const file = join(dir, 'bootstrap.yaml');
+    // YAML, not JSON: the bundle loads the YAML parser on demand.
     await writeFile(file, 'apiVersion: sluice.dev/v1alpha1\nkind: ProxyBootstrap\n');
+    const cmd = await proxyCommand();
     const run = (args: string[]) =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        const c = spawn(process.execPath, ['--import', 'tsx', 'src/proxy/main.ts', ...args], {
+        const c = spawn(cmd.execPath, [...cmd.args, ...args], {
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let out = '';
