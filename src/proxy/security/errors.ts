@@ -20,7 +20,6 @@ export const SECURITY_ERROR_CODES = {
     'workload identity material was rejected (bad PEM, key not matching the certificate, no SPIFFE URI SAN); the previous identity stays',
   SLUICE_SECURITY_JWKS_FETCH_FAILED:
     'fetching a jwksUri failed or returned no usable keys; cached keys keep being used',
-  SLUICE_SECURITY_CSR_FAILED: 'generating the workload key pair or its CSR failed',
 } as const;
 
 export type SecurityErrorCode = keyof typeof SECURITY_ERROR_CODES;

@@ -140,6 +140,12 @@ export class PeerAuthenticator {
         if (server === null) {
           if (policy.acceptsTls) this.counters.handshakeFailures++;
           else this.counters.tlsRefused++;
+          this.log.debug(
+            policy.acceptsTls
+              ? { code: 'SLUICE_SECURITY_HANDSHAKE_FAILED', reason: 'no workload identity yet' }
+              : { code: 'SLUICE_SECURITY_PLAINTEXT_REQUIRED', remote: socket.remoteAddress },
+            'TLS connection refused',
+          );
           socket.destroy();
           return;
         }
@@ -148,6 +154,10 @@ export class PeerAuthenticator {
       }
       if (!policy.acceptsPlaintext) {
         this.counters.plaintextRefused++;
+        this.log.debug(
+          { code: 'SLUICE_SECURITY_MTLS_REQUIRED', remote: socket.remoteAddress },
+          'plaintext connection refused',
+        );
         socket.destroy();
         return;
       }
