@@ -282,6 +282,10 @@ export class DiscoveryClient {
         buf.push(Buffer.from(chunk.subarray(start)));
       }
     });
+    // The server ended the stream (shutdown, superseded, error): end ours and reconnect.
+    stream.on('end', () => {
+      if (!stream.writableEnded) stream.end();
+    });
     stream.on('close', () => {
       if (!accepted && this.session === session) {
         let code = 'SLUICE_DISCOVERY_CLIENT_REFUSED';
