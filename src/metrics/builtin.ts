@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from './clock.js';
-import { isMetricsError } from './errors.js';
+import { MetricsError, isMetricsError } from './errors.js';
 import { parseExposition } from './exposition.js';
 import {
   errorMeasurement,
@@ -23,7 +23,10 @@ import type { MetricProvider } from './provider.js';
 /** Where to scrape: the admin URL of a proxy (`http://127.0.0.1:15000/stats/prometheus`). */
 export interface ScrapeTarget {
   url: string;
-  /** Added to every series of the target unless the series has the label already. */
+  /**
+   * Added to every series of the target unless the series has the label already. `instance`
+   * defaults to the URL's host:port, as Prometheus sets it, so replicas stay apart.
+   */
   labels?: Record<string, string>;
 }
 
@@ -90,7 +93,7 @@ class SeriesStore implements SeriesSource {
 
   append(
     target: string,
-    extra: Record<string, string> | undefined,
+    extra: Record<string, string>,
     at: number,
     samples: { name: string; labels: Record<string, string>; value: number }[],
   ): void {
@@ -100,7 +103,7 @@ class SeriesStore implements SeriesSource {
         m = new Map();
         this.byName.set(s.name, m);
       }
-      const labels = extra ? { ...extra, ...s.labels } : s.labels;
+      const labels = { ...extra, ...s.labels };
       const keys = Object.keys(labels).sort();
       let key = target;
       for (const k of keys) key += `\u0001${k}\u0000${labels[k]}`;
@@ -164,6 +167,7 @@ export class BuiltinProvider implements MetricProvider {
     opts: BuiltinProviderOptions,
     private readonly deps: BuiltinProviderDeps,
   ) {
+    for (const t of opts.targets ?? []) checkTarget(t);
     this.targets = [...(opts.targets ?? [])];
     this.interval = opts.scrapeIntervalMs ?? 5000;
     this.timeout = opts.scrapeTimeoutMs ?? Math.min(this.interval, 10_000);
@@ -174,8 +178,13 @@ export class BuiltinProvider implements MetricProvider {
     if (opts.autoScrape ?? true) this.schedule(0);
   }
 
-  /** Replaces the scrape targets (the fleet changed). Series of removed targets age out. */
+  /**
+   * Replaces the scrape targets (the fleet changed); series of removed targets age out.
+   * Throws MetricsError SLUICE_METRICS_CONFIG_INVALID for a target that is not an http(s)
+   * URL, keeping the previous targets.
+   */
   setTargets(targets: readonly ScrapeTarget[]): void {
+    for (const t of targets) checkTarget(t);
     this.targets = [...targets];
     const urls = new Set(targets.map((t) => t.url));
     for (const url of this.health.keys()) if (!urls.has(url)) this.health.delete(url);
@@ -226,7 +235,8 @@ export class BuiltinProvider implements MetricProvider {
       const text = await res.text();
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
       const samples = parseExposition(text, { names: BUILTIN_METRIC_NAMES });
-      if (!this.closed) this.store.append(target.url, target.labels, at, samples);
+      const extra = { instance: new URL(target.url).host, ...target.labels };
+      if (!this.closed) this.store.append(target.url, extra, at, samples);
     } catch (err) {
       health.lastError = isMetricsError(err)
         ? { code: err.code, message: err.message }
@@ -284,6 +294,21 @@ export class BuiltinProvider implements MetricProvider {
     this.timer = undefined;
     await this.inFlight;
   }
+}
+
+function checkTarget(t: ScrapeTarget): void {
+  let ok = false;
+  try {
+    const u = new URL(t.url);
+    ok = u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    ok = false;
+  }
+  if (!ok)
+    throw new MetricsError(
+      'SLUICE_METRICS_CONFIG_INVALID',
+      `scrape target ${JSON.stringify(t.url)} is not an http(s) URL`,
+    );
 }
 
 function describe(err: unknown): string {

@@ -74,10 +74,23 @@ function freePort(): Promise<number> {
 
 const promDuration = (ms: number): string => `${Math.max(1, Math.round(ms))}ms`;
 
-/** The file_sd entries for targets: one group per target, its path and scheme as labels. */
+/**
+ * The file_sd entries for targets: one group per target, its path and scheme as labels.
+ * Throws MetricsError SLUICE_METRICS_CONFIG_INVALID for a target that is not an http(s) URL.
+ */
 export function fileSdTargets(targets: readonly ScrapeTarget[]): object[] {
   return targets.map((t) => {
-    const u = new URL(t.url);
+    let u: URL | undefined;
+    try {
+      u = new URL(t.url);
+    } catch {
+      u = undefined;
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:'))
+      throw new MetricsError(
+        'SLUICE_METRICS_CONFIG_INVALID',
+        `scrape target ${JSON.stringify(t.url)} is not an http(s) URL`,
+      );
     return {
       targets: [u.host],
       labels: {
