@@ -13,7 +13,7 @@
 //   DELAY_JITTER_MS  0..jitter on top (default 0)
 //   BACKEND_URL      comma-separated URLs called on each request to `/` (through the mesh:
 //                    the request goes to SLUICE_OUTBOUND, else HTTP_PROXY, else direct);
-//                    a failed backend makes the answer 502
+//                    a backend that fails or answers 4xx/5xx makes the answer 502
 //   BACKEND_TIMEOUT_MS  per backend call (default 5000)
 //   SHUTDOWN_TIMEOUT_MS how long SIGTERM waits for requests in flight (default 10000)
 //
@@ -139,7 +139,7 @@ async function handle(req, res) {
   if (errorRate > 0 && Math.random() < errorRate)
     return send(res, 500, { service, version, hostname, error: 'injected by ERROR_RATE' });
   const results = await Promise.all(backends.map((b) => callBackend(b, req.headers)));
-  const failed = results.some((r) => r.status === 0 || r.status >= 500);
+  const failed = results.some((r) => r.status === 0 || r.status >= 400);
   send(res, failed ? 502 : 200, { service, version, hostname, path, backends: results });
 }
 

@@ -81,6 +81,11 @@ export interface PlatformEvent {
   message: string;
 }
 
+/** Codes of the platform folder itself (each backend keeps its own registry next to it). */
+export const PLATFORM_ERROR_CODES = {
+  SLUICE_PLATFORM_UNKNOWN: 'the configured platform type does not exist in this build',
+} as const;
+
 export interface Platform {
   readonly name: string;
   /** Creates or updates the workloads given. Throws a coded error on failure; retried by the caller. */
