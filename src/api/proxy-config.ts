@@ -336,6 +336,33 @@ export const JwtRule = Struct({
 });
 export type JwtRule = Static<typeof JwtRule>;
 
+/** Server-side TLS of one Gateway server (Istio's ServerTLSSettings, SIMPLE mode). */
+export const GatewayServerTls = Struct({
+  /** SIMPLE (default): TLS terminated here with the server's certificate. */
+  mode: Opt(Type.Literal('SIMPLE')),
+  /** PEM certificate chain file (relative to the bootstrap's directory). */
+  serverCertificate: Opt(Type.String()),
+  /** PEM private key file. */
+  privateKey: Opt(Type.String()),
+  /**
+   * A credential by name: `<credentialsDir>/<name>/tls.crt` and `tls.key`, where the
+   * bootstrap's `credentialsDir` defaults to `credentials` beside the bootstrap file.
+   */
+  credentialName: Opt(Type.String()),
+});
+
+/** One Gateway server of the gateway listener: its hosts, and TLS or an HTTPS redirect. */
+export const GatewayServer = Struct({
+  name: Opt(Type.String()),
+  /** Host names this server answers (`*`, `*.example.com`, exact; a `ns/` prefix is ignored). */
+  hosts: Type.Array(Type.String(), { minItems: 1 }),
+  /** Terminate TLS for these hosts (chosen by SNI); absent: plaintext HTTP. */
+  tls: Opt(GatewayServerTls),
+  /** Plaintext server: answer every request with 301 to the https:// URL. */
+  httpsRedirect: Opt(Type.Boolean()),
+});
+export type GatewayServer = Static<typeof GatewayServer>;
+
 export const Listener = Struct({
   /** Binds to the bootstrap listener of the same name (`outbound`, `inbound`, `gateway`). */
   name: Type.String(),
@@ -348,6 +375,13 @@ export const Listener = Struct({
   jwtRules: Opt(Type.Array(JwtRule)),
   /** AuthorizationPolicies of this workload. Absent or no policies: allow all. */
   authorization: Opt(Authorization),
+  /**
+   * Gateway servers (the `gateway` listener). Absent: every request is served as plain HTTP.
+   * Present: a TLS ClientHello is terminated with the certificate of the server whose hosts
+   * match the SNI, plain HTTP goes to the servers without tls, and a request whose host no
+   * server of its kind lists gets 404.
+   */
+  servers: Opt(Type.Array(GatewayServer)),
 });
 export type Listener = Static<typeof Listener>;
 
@@ -424,6 +458,13 @@ export const Cluster = Struct({
   outlierDetection: Opt(OutlierDetection),
   /** TLS towards the endpoints (DestinationRule `tls`, or auto-mTLS resolved by the mesh). */
   tls: Opt(ClusterTls),
+  /**
+   * The protocol spoken to the endpoints (Istio's port protocol): HTTP (default, HTTP/1.1),
+   * HTTP2 or GRPC (HTTP/2 with prior knowledge, one multiplexed connection per endpoint;
+   * GRPC also labels telemetry `request_protocol="grpc"`). `h2UpgradePolicy: UPGRADE` maps
+   * to HTTP2.
+   */
+  protocol: Opt(Type.Union([Type.Literal('HTTP'), Type.Literal('HTTP2'), Type.Literal('GRPC')])),
 });
 export type Cluster = Static<typeof Cluster>;
 
@@ -517,6 +558,8 @@ export const ProxyBootstrap = Struct({
       retryBufferBytes: Opt(Type.Integer({ minimum: 0 })),
     }),
   ),
+  /** Where Gateway `credentialName`s are found (`<dir>/<name>/tls.crt`, `tls.key`). */
+  credentialsDir: Opt(Type.String()),
 });
 export type ProxyBootstrap = Static<typeof ProxyBootstrap>;
 
