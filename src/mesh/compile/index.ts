@@ -38,8 +38,8 @@ function assemble(views: readonly View[], previous: ProxyConfig | undefined): Pr
   const version = contentHash(views.map((v) => v.hash).join('|'));
   // Unchanged: hand back the previous object, so callers can compare by reference.
   if (previous !== undefined && previous.version === version) return previous;
-  const clusters: Cluster[] = [];
-  for (const v of views) for (const c of v.clusters) clusters.push(c);
+  // concat copies each view's array in one go (much cheaper than pushing element by element).
+  const clusters: Cluster[] = ([] as Cluster[]).concat(...views.map((v) => v.clusters));
   return {
     apiVersion: PROXY_CONFIG_API_VERSION,
     kind: 'ProxyConfig',

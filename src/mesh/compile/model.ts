@@ -179,7 +179,11 @@ export class MeshIndex {
   private readonly labelIndex = new Map<string, Map<string, ProxyInstance[]>>();
   private readonly endpointCache = new Map<string, EndpointInfo[]>();
   private readonly viewCache = new Map<string, Map<string, ServiceInfo>>();
-  private readonly drByNs = new Map<string, DestinationRuleInfo[]>();
+  private readonly drByNs = new Map<
+    string,
+    { exact: Map<string, DestinationRuleInfo[]>; wildcard: DestinationRuleInfo[] }
+  >();
+  private readonly selecting = new Map<string, ServiceInfo[]>();
 
   constructor(state: MeshState, registry: EndpointRegistry) {
     for (const o of state.objects) {
@@ -226,8 +230,23 @@ export class MeshIndex {
     this.namespaces = [...ns].sort();
     for (const dr of this.destinationRules) {
       let l = this.drByNs.get(dr.namespace);
-      if (!l) this.drByNs.set(dr.namespace, (l = []));
-      l.push(dr);
+      if (!l) this.drByNs.set(dr.namespace, (l = { exact: new Map(), wildcard: [] }));
+      if (dr.host.includes('*')) l.wildcard.push(dr);
+      else {
+        let e = l.exact.get(dr.host);
+        if (!e) l.exact.set(dr.host, (e = []));
+        e.push(dr);
+      }
+    }
+    // Which Kubernetes Services select each sidecar (ready or not), for inbound routes.
+    for (const svc of this.services) {
+      if (svc.kind !== 'Service' || svc.selector === undefined) continue;
+      for (const p of this.candidates(svc.namespace, svc.selector)) {
+        if (!labelsMatch(svc.selector, p.labels)) continue;
+        let l = this.selecting.get(p.id);
+        if (!l) this.selecting.set(p.id, (l = []));
+        l.push(svc);
+      }
     }
   }
 
@@ -394,14 +413,7 @@ export class MeshIndex {
     const out: EndpointInfo[] = [];
     if (s.kind === 'Service') {
       if (s.selector !== undefined) {
-        const idx = this.labelIndex.get(s.namespace);
-        // The smallest candidate list among the selector's labels.
-        let candidates: ProxyInstance[] | undefined;
-        for (const [k, v] of Object.entries(s.selector)) {
-          const l = idx?.get(`${k}=${v}`) ?? [];
-          if (candidates === undefined || l.length < candidates.length) candidates = l;
-        }
-        for (const p of candidates ?? []) {
+        for (const p of this.candidates(s.namespace, s.selector)) {
           if (!p.ready || !labelsMatch(s.selector, p.labels)) continue;
           const e: Endpoint = {
             address: p.address,
@@ -428,6 +440,22 @@ export class MeshIndex {
     return out;
   }
 
+  /** Sidecars of `namespace` that may match `selector`: the shortest list of one of its labels. */
+  private candidates(namespace: string, selector: Record<string, string>): ProxyInstance[] {
+    const idx = this.labelIndex.get(namespace);
+    let out: ProxyInstance[] | undefined;
+    for (const [k, v] of Object.entries(selector)) {
+      const l = idx?.get(`${k}=${v}`) ?? [];
+      if (out === undefined || l.length < out.length) out = l;
+    }
+    return out ?? [];
+  }
+
+  /** Kubernetes Services in the proxy's namespace whose selector matches its labels. */
+  servicesSelecting(p: ProxyInstance): readonly ServiceInfo[] {
+    return this.selecting.get(p.id) ?? [];
+  }
+
   /** Sidecar proxies of a namespace. */
   sidecarsIn(namespace: string): readonly ProxyInstance[] {
     return this.proxiesByNs.get(namespace) ?? [];
@@ -444,16 +472,15 @@ export class MeshIndex {
       (n, i, a) => a.indexOf(n) === i,
     );
     for (const ns of order) {
-      const candidates = (this.drByNs.get(ns) ?? []).filter(
-        (d) => visibleIn(d.visibility, client) && hostMatches(d.host, service.fqdn),
-      );
-      if (candidates.length === 0) continue;
-      const exact = candidates.filter((d) => d.host === service.fqdn);
-      let chosen: DestinationRuleInfo[];
-      if (exact.length > 0) chosen = exact;
-      else {
-        const best = Math.max(...candidates.map((d) => d.host.length));
-        chosen = candidates.filter((d) => d.host.length === best);
+      const rules = this.drByNs.get(ns);
+      if (rules === undefined) continue;
+      const visible = (d: DestinationRuleInfo) => visibleIn(d.visibility, client);
+      let chosen = (rules.exact.get(service.fqdn) ?? []).filter(visible);
+      if (chosen.length === 0) {
+        const wild = rules.wildcard.filter((d) => visible(d) && hostMatches(d.host, service.fqdn));
+        if (wild.length === 0) continue;
+        const best = Math.max(...wild.map((d) => d.host.length));
+        chosen = wild.filter((d) => d.host.length === best);
       }
       if (chosen.length === 1) return chosen[0];
       const merged: DestinationRuleInfo = { ...(chosen[0] as DestinationRuleInfo) };

@@ -310,10 +310,7 @@ export function inbound(index: MeshIndex, p: ProxyInstance): View {
     clusters.push({ name, endpoints: [ep] });
   }
   const mappings: { servicePort: number; cluster: string }[] = [];
-  for (const svc of index.services) {
-    if (svc.kind !== 'Service' || svc.namespace !== p.namespace || svc.selector === undefined)
-      continue;
-    if (!labelsMatch(svc.selector, p.labels ?? {})) continue;
+  for (const svc of index.servicesSelecting(p)) {
     for (const sp of svc.ports) {
       let cp: number | undefined;
       if (typeof sp.targetPort === 'string') {
