@@ -190,7 +190,7 @@ async function stopLeftover(dir: string, configPath: string, log: Logger): Promi
     return; // gone
   }
   if (!cmdline.includes(configPath)) return; // the pid was reused by something else
-  log.warn({ pid }, 'stopping a prometheus left behind by a previous run');
+  log.warn({ childPid: pid }, 'stopping a prometheus left behind by a previous run');
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
@@ -281,7 +281,7 @@ export async function startPrometheusServer(
     if (child.pid !== undefined) await writeFile(join(dir, 'prometheus.pid'), `${child.pid}\n`);
     const ready = await waitReady(url, server, opts.readyTimeoutMs ?? 30_000, spawnError);
     if (ready === 'ready') {
-      log.info({ url, pid: child.pid, scrapeIntervalMs: interval }, 'prometheus started');
+      log.info({ url, childPid: child.pid, scrapeIntervalMs: interval }, 'prometheus started');
       return { started: true, server };
     }
     await server.close();

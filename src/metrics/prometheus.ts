@@ -244,21 +244,25 @@ export class PrometheusProvider implements MetricProvider {
   }
 
   private unwrap(thrown: unknown): MetricsError {
-    if (isMetricsError(thrown)) return thrown;
-    // prometheus-query rethrows errors without a response as { errorType, error, original }.
-    const t = thrown as { original?: unknown; errorType?: unknown; error?: unknown } | undefined;
-    if (isMetricsError(t?.original)) return t.original;
+    // prometheus-query rethrows failures as { errorType, error, original }, sometimes
+    // wrapping its own earlier rethrow: follow `original` down to what was thrown first.
+    let t = thrown as { original?: unknown; errorType?: unknown } | undefined;
+    for (let i = 0; i < 5 && t && !isMetricsError(t) && t.original !== undefined; i++) {
+      if (t.errorType === 'client_error') break;
+      t = t.original as typeof t;
+    }
+    if (isMetricsError(t)) return t;
     if (t?.errorType === 'client_error')
       return new MetricsError(
         'SLUICE_METRICS_BAD_RESPONSE',
         `prometheus at ${this.address} answered something that is not its JSON API`,
       );
-    if (thrown instanceof Error)
+    if (t instanceof Error && !(t as { isAxiosError?: boolean }).isAxiosError)
       return new MetricsError(
         'SLUICE_METRICS_BAD_RESPONSE',
-        `prometheus answer unusable: ${thrown.message}`,
+        `prometheus answer unusable: ${t.message}`,
       );
-    return this.classify(t?.original ?? thrown);
+    return this.classify(t);
   }
 
   private toMeasurement(query: string, at: number, result: QueryResult): Measurement {
