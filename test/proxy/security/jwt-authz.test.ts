@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type net from 'node:net';
 import { test } from 'node:test';
-import { exportJWK, generateKeyPair, SignJWT, type JWK, type KeyLike } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import type { AuthzPolicy, JwtRule } from '../../../src/api/proxy-config.js';
 import { request, upstream, withCleanup } from '../helpers.js';
 import {
@@ -21,15 +21,16 @@ import {
 } from './helpers.js';
 
 const ISS = 'https://issuer.example';
+type SigningKey = Parameters<SignJWT['sign']>[0];
 
-async function keys(kid: string): Promise<{ priv: KeyLike | CryptoKey; jwk: JWK }> {
+async function keys(kid: string): Promise<{ priv: SigningKey; jwk: JWK }> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
   return { priv: privateKey, jwk };
 }
 
 function token(
-  priv: KeyLike | CryptoKey,
+  priv: SigningKey,
   kid: string,
   claims: Record<string, unknown> = {},
   opts: { iss?: string; aud?: string; exp?: number } = {},
