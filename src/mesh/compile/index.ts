@@ -14,12 +14,24 @@ import type { EndpointRegistry } from '../registry.js';
 import type { MeshCompileProblem } from './codes.js';
 import { contentHash } from './hash.js';
 import { MeshIndex } from './model.js';
+import { SecurityIndex } from './security.js';
 import { inbound, ViewBuilder, type View } from './views.js';
 
 export { MESH_COMPILE_CODES } from './codes.js';
 export type { MeshCompileCode, MeshCompileProblem } from './codes.js';
 export { DEFAULT_RETRY_POLICY } from './routes.js';
 export { CLUSTER_DOMAIN, ROOT_NAMESPACE, serviceFqdn } from './hosts.js';
+
+export interface CompileOptions {
+  /**
+   * Istio's auto-mTLS: clusters whose endpoints are sidecars (and not DISABLEd by their
+   * PeerAuthentication) get ISTIO_MUTUAL unless a DestinationRule sets `tls`. Default true;
+   * pass false while proxies have no workload certificates.
+   */
+  autoMtls?: boolean;
+  /** Trust domain of SPIFFE ids and principals. Default `cluster.local`. */
+  trustDomain?: string;
+}
 
 export interface MeshCompilation {
   /** The revision of the state compiled. */
@@ -51,17 +63,23 @@ function assemble(views: readonly View[], previous: ProxyConfig | undefined): Pr
 
 /**
  * Compiles the configs of every proxy in `registry` for `state`. With `previous` (the last
- * result), `changed` names only the proxies whose version moved, and unchanged proxies keep
- * their previous config object. Never throws for bad state or registry entries.
+ * result, compiled with the same options), `changed` names only the proxies whose version
+ * moved, and unchanged proxies keep their previous config object. Never throws for bad
+ * state or registry entries.
  */
 export function compileMesh(
   state: MeshState,
   registry: EndpointRegistry,
   previous?: MeshCompilation,
+  options: CompileOptions = {},
 ): MeshCompilation {
   const index = new MeshIndex(state, registry);
   const problems: MeshCompileProblem[] = [...index.problems];
-  const builder = new ViewBuilder(index, problems);
+  const security = new SecurityIndex(index, {
+    autoMtls: options.autoMtls ?? true,
+    trustDomain: options.trustDomain ?? 'cluster.local',
+  });
+  const builder = new ViewBuilder(index, problems, security);
   const outbound = new Map<string, View>();
   const configs = new Map<string, ProxyConfig>();
   const changed = new Set<string>();
@@ -72,7 +90,7 @@ export function compileMesh(
     } else {
       let out = outbound.get(p.namespace);
       if (out === undefined) outbound.set(p.namespace, (out = builder.outbound(p.namespace)));
-      views = [out, inbound(index, p)];
+      views = [out, inbound(index, security, p)];
     }
     const prev = previous?.configs.get(p.id);
     const config = assemble(views, prev);

@@ -11,10 +11,12 @@ import type {
   ConnectionPoolSettings,
   LoadBalancerSettings,
   OutlierDetection,
+  Subset,
   TrafficPolicy,
 } from '../../api/networking/destination-rule.js';
 import { labelsMatch } from './hosts.js';
 import type { DestinationRuleInfo, EndpointInfo, ServiceInfo, ServicePortInfo } from './model.js';
+import type { SecurityIndex } from './security.js';
 
 /** The four per-cluster settings a traffic policy resolves to for one port. */
 export interface PortPolicy {
@@ -131,43 +133,41 @@ export function clusterName(port: number, subset: string, fqdn: string): string 
   return `outbound|${port}|${subset}|${fqdn}`;
 }
 
-/** The endpoint list of one service port, filtered by subset labels. */
+/** The endpoints of one service port, filtered by subset labels, with their sources. */
 function endpointsFor(
   svc: ServiceInfo,
   port: ServicePortInfo,
   all: readonly EndpointInfo[],
   subsetLabels: Record<string, string> | undefined,
-): Endpoint[] {
-  const out: Endpoint[] = [];
+): { endpoints: Endpoint[]; infos: EndpointInfo[] } {
+  const endpoints: Endpoint[] = [];
+  const infos: EndpointInfo[] = [];
   if (svc.kind === 'Service') {
     const named = typeof port.targetPort === 'string' ? port.targetPort : undefined;
     for (const e of all) {
       if (subsetLabels !== undefined && !labelsMatch(subsetLabels, e.labels)) continue;
       // A named targetPort selects only the workloads that declare a port of that name.
       if (named !== undefined && !e.proxy?.appPorts.some((a) => a.name === named)) continue;
-      out.push(e.endpoint);
+      endpoints.push(e.endpoint);
+      infos.push(e);
     }
-    return out;
+    return { endpoints, infos };
   }
   const target = typeof port.targetPort === 'number' ? port.targetPort : port.number;
   if (all.length === 0) {
     // DNS (or NONE) resolution without endpoints: the host itself, as a DNS name.
-    if (
-      (svc.resolution === 'DNS' ||
-        svc.resolution === 'DNS_ROUND_ROBIN' ||
-        svc.resolution === 'NONE') &&
-      !svc.fqdn.includes('*') &&
-      Object.keys(subsetLabels ?? {}).length === 0
-    ) {
-      out.push({ address: svc.fqdn, port: port.number });
+    const dns = ['DNS', 'DNS_ROUND_ROBIN', 'NONE'].includes(svc.resolution ?? '');
+    if (dns && !svc.fqdn.includes('*') && Object.keys(subsetLabels ?? {}).length === 0) {
+      endpoints.push({ address: svc.fqdn, port: port.number });
     }
-    return out;
+    return { endpoints, infos };
   }
   for (const e of all) {
     if (subsetLabels !== undefined && !labelsMatch(subsetLabels, e.labels)) continue;
-    out.push({ ...e.endpoint, port: e.ports?.[port.name] ?? target });
+    endpoints.push({ ...e.endpoint, port: e.ports?.[port.name] ?? target });
+    infos.push(e);
   }
-  return out;
+  return { endpoints, infos };
 }
 
 function baseCluster(svc: ServiceInfo, name: string, endpoints: Endpoint[]): Cluster {
@@ -180,40 +180,30 @@ function baseCluster(svc: ServiceInfo, name: string, endpoints: Endpoint[]): Clu
   };
 }
 
-/** Every cluster of `svc` under the DestinationRule `dr` (if any), in port then subset order. */
+/**
+ * Every cluster of `svc` under the DestinationRule `dr` (if any), in port then subset order;
+ * with `security`, each cluster's TLS (the rule's, else auto-mTLS).
+ */
 export function buildClusters(
   svc: ServiceInfo,
   dr: DestinationRuleInfo | undefined,
   endpoints: readonly EndpointInfo[],
+  security?: SecurityIndex,
 ): Cluster[] {
   const out: Cluster[] = [];
-  for (const port of svc.ports) {
-    const c = baseCluster(
-      svc,
-      clusterName(port.number, '', svc.fqdn),
-      endpointsFor(svc, port, endpoints, undefined),
-    );
-    applyPolicy(c, policyFor(dr?.trafficPolicy, undefined, port.number));
+  const one = (port: ServicePortInfo, subset: Subset | undefined) => {
+    const name = clusterName(port.number, subset?.name ?? '', svc.fqdn);
+    const eps = endpointsFor(svc, port, endpoints, subset ? (subset.labels ?? {}) : undefined);
+    const c = baseCluster(svc, name, eps.endpoints);
+    const policy = policyFor(dr?.trafficPolicy, subset?.trafficPolicy, port.number);
+    applyPolicy(c, policy);
+    const tls = security?.clusterTls(svc, port, policy.tls, eps.infos);
+    if (tls !== undefined) c.tls = tls;
     out.push(c);
-    for (const s of dr?.subsets ?? []) {
-      const sc = baseCluster(
-        svc,
-        clusterName(port.number, s.name, svc.fqdn),
-        endpointsFor(svc, port, endpoints, s.labels ?? {}),
-      );
-      applyPolicy(sc, policyFor(dr?.trafficPolicy, s.trafficPolicy, port.number));
-      out.push(sc);
-    }
+  };
+  for (const port of svc.ports) {
+    one(port, undefined);
+    for (const s of dr?.subsets ?? []) one(port, s);
   }
   return out;
-}
-
-/** The resolved client TLS mode of one cluster (for the security stage). */
-export function tlsModeFor(
-  dr: DestinationRuleInfo | undefined,
-  subset: string,
-  port: number,
-): ClientTLSSettings['mode'] | undefined {
-  const s = subset === '' ? undefined : dr?.subsets.find((x) => x.name === subset);
-  return policyFor(dr?.trafficPolicy, s?.trafficPolicy, port).tls?.mode;
 }

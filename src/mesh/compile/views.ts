@@ -12,6 +12,7 @@ import { buildClusters, clusterName } from './policy.js';
 import { compileRoutes, DEFAULT_RETRY_POLICY, type RouteContext } from './routes.js';
 import type { ProxyInstance } from '../registry.js';
 import { contentHash } from './hash.js';
+import type { SecurityIndex } from './security.js';
 
 /** Clusters of one service as one client namespace sees them, built once per DR choice. */
 export interface ClusterGroup {
@@ -36,6 +37,7 @@ export class ViewBuilder {
   constructor(
     readonly index: MeshIndex,
     readonly problems: MeshCompileProblem[],
+    readonly security: SecurityIndex,
   ) {}
 
   private group(client: string, svc: ServiceInfo): ClusterGroup {
@@ -43,7 +45,7 @@ export class ViewBuilder {
     const key = `${svc.key}|${dr?.key ?? ''}`;
     let g = this.groups.get(key);
     if (g === undefined) {
-      g = { clusters: buildClusters(svc, dr, this.index.endpointsOf(svc)) };
+      g = { clusters: buildClusters(svc, dr, this.index.endpointsOf(svc), this.security) };
       this.groups.set(key, g);
     }
     return g;
@@ -283,7 +285,12 @@ export class ViewBuilder {
         for (const port of [...ports].sort((a, b) => a - b)) domains.push(`${d}:${port}`);
       vhosts.push({ name: d, domains, routes });
     }
-    return this.view({ name: 'gateway', virtualHosts: vhosts }, client, referenced);
+    const listener: Listener = { name: 'gateway', virtualHosts: vhosts };
+    const jwt = this.security.jwtRules(p);
+    if (jwt !== undefined) listener.jwtRules = jwt;
+    const authz = this.security.authorization(p);
+    if (authz !== undefined) listener.authorization = authz;
+    return this.view(listener, client, referenced);
   }
 }
 
@@ -292,7 +299,7 @@ export class ViewBuilder {
  * maps to another container port (matched by the port the caller addressed), then a
  * catch-all to the first one; clusters `inbound|containerPort||` to the app's host port.
  */
-export function inbound(index: MeshIndex, p: ProxyInstance): View {
+export function inbound(index: MeshIndex, security: SecurityIndex, p: ProxyInstance): View {
   const appPorts = p.appPorts ?? [];
   const clusters: Cluster[] = [];
   const byContainer = new Map<number, string>();
@@ -310,6 +317,7 @@ export function inbound(index: MeshIndex, p: ProxyInstance): View {
     clusters.push({ name, endpoints: [ep] });
   }
   const mappings: { servicePort: number; cluster: string }[] = [];
+  const portMap: { servicePort: number; containerPort: number }[] = [];
   for (const svc of index.servicesSelecting(p)) {
     for (const sp of svc.ports) {
       let cp: number | undefined;
@@ -317,6 +325,7 @@ export function inbound(index: MeshIndex, p: ProxyInstance): View {
         cp = appPorts.find((a) => a.name === sp.targetPort)?.containerPort;
         if (cp === undefined && /^[0-9]+$/.test(sp.targetPort)) cp = Number(sp.targetPort);
       } else cp = sp.targetPort ?? sp.number;
+      if (cp !== undefined) portMap.push({ servicePort: sp.number, containerPort: cp });
       const cluster = cp === undefined ? undefined : byContainer.get(cp);
       if (cluster === undefined) continue;
       if (!mappings.some((m) => m.servicePort === sp.number))
@@ -338,7 +347,12 @@ export function inbound(index: MeshIndex, p: ProxyInstance): View {
   const listener: Listener = {
     name: 'inbound',
     virtualHosts: [{ name: 'inbound', domains: ['*'], routes }],
+    tls: security.inboundTls(p, portMap),
   };
+  const jwt = security.jwtRules(p);
+  if (jwt !== undefined) listener.jwtRules = jwt;
+  const authz = security.authorization(p);
+  if (authz !== undefined) listener.authorization = authz;
   return {
     listener,
     clusters,

@@ -12,6 +12,7 @@ import type { ProxyInstance } from '../../../src/mesh/registry.js';
 import { compileConfig } from '../../../src/proxy/compile.js';
 import { dispatchRoute } from '../../../src/proxy/filters.js';
 import { Proxy } from '../../../src/proxy/proxy.js';
+import { SecurityRuntime } from '../../../src/proxy/security/runtime.js';
 import { ClusterManager } from '../../../src/proxy/upstream/cluster.js';
 import { validateConfig } from '../../../src/proxy/validate.js';
 import { request, silent, upstream, type Upstream } from '../../proxy/helpers.js';
@@ -33,6 +34,7 @@ function accept(config: ProxyConfig, labels: Record<string, string>): void {
     clusters: new ClusterManager(),
     serverFilters: [],
     dispatch: dispatchRoute,
+    security: new SecurityRuntime({ log: silent }),
   });
 }
 
@@ -127,6 +129,9 @@ describe('real proxies run compiled configs (bookinfo)', () => {
         fixture('bookinfo-bookinfo-gateway.yaml'),
       ),
       registryOf(...registry),
+      undefined,
+      // These proxies have no workload certificates: plaintext between them.
+      { autoMtls: false },
     );
     for (const [id, config] of result.configs) {
       const r = proxies.get(id)?.proxy.apply(config, 'test');
