@@ -4,8 +4,11 @@
  * principals in metrics, wrong CA and wrong SPIFFE id refused, port-level modes.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { request, upstream, withCleanup } from '../helpers.js';
+import { bootstrap, request, startProxy, upstream, withCleanup } from '../helpers.js';
 import {
   clientProxy,
   inboundConfig,
@@ -187,3 +190,39 @@ test('setIdentity rejects bad material with a code and keeps the previous identi
     await app.close();
   }
 });
+
+test('bootstrap security files give a static identity (and unreadable files leave none)', () =>
+  withCleanup(async (defer) => {
+    const ca = await newCa();
+    const id = await issue(ca, 'default', 'server');
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-id-'));
+    defer(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'cert.pem'), id.certChainPem);
+    await writeFile(join(dir, 'key.pem'), id.privateKeyPem, { mode: 0o600 });
+    await writeFile(join(dir, 'ca.pem'), id.trustBundlePem);
+    const app = await upstream('app');
+    defer(() => app.close());
+    const files = (prefix: string) => ({
+      certChainFile: join(dir, `${prefix}cert.pem`),
+      privateKeyFile: join(dir, `${prefix}key.pem`),
+      trustBundleFile: join(dir, `${prefix}ca.pem`),
+    });
+    const start = async (security: ReturnType<typeof files>) => {
+      const p = await startProxy(
+        bootstrap(inboundConfig(app.port, { tls: { mode: 'STRICT' } }), {
+          listeners: { inbound: { port: 0 }, admin: { port: 0 } },
+          security,
+        }),
+      );
+      defer(() => p.proxy.stop());
+      return p;
+    };
+    const good = await start(files(''));
+    const sleep = await issue(ca, 'default', 'sleep');
+    const r = await mtlsRequest(good.inbound, sleep);
+    assert.equal(r.status, 200);
+    assert.equal(r.peerSerial.toLowerCase(), id.serial.toLowerCase());
+    const missing = await start(files('missing-'));
+    await assert.rejects(mtlsRequest(missing.inbound, sleep));
+    assert.equal(missing.proxy.security.identity.current, null);
+  }));
