@@ -50,6 +50,9 @@ export async function spawnProxy(opts: {
   token?: string;
   tokenFile?: string;
   workload?: string;
+  serviceAccount?: string;
+  /** Default outbound, inbound and admin on port 0. */
+  listeners?: ProxyBootstrap['listeners'];
   extraArgs?: string[];
 }): Promise<ProxyProcess> {
   const name = opts.proxyId.replace(/[^a-z0-9]+/gi, '-');
@@ -60,8 +63,13 @@ export async function spawnProxy(opts: {
       workload: opts.workload ?? 'client',
       namespace: 'default',
       labels: { app: opts.workload ?? 'client', version: 'v1' },
+      ...(opts.serviceAccount !== undefined ? { serviceAccount: opts.serviceAccount } : {}),
     },
-    listeners: { outbound: { port: 0 }, inbound: { port: 0 }, admin: { port: 0 } },
+    listeners: opts.listeners ?? {
+      outbound: { port: 0 },
+      inbound: { port: 0 },
+      admin: { port: 0 },
+    },
     config: {
       discovery: {
         url: opts.url,
