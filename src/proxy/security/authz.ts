@@ -69,6 +69,9 @@ export interface AuthzResult {
 }
 
 const ALWAYS: Pred = () => true;
+const NONE: readonly string[] = Object.freeze([]);
+const ALLOWED: AuthzResult = Object.freeze({ decision: 'ALLOW', policy: '', audited: NONE });
+const DENIED: AuthzResult = Object.freeze({ decision: 'DENY', policy: '', audited: NONE });
 
 function field(
   values: readonly string[] | undefined,
@@ -273,6 +276,9 @@ function compileRule(rule: AuthzRule): Pred {
 interface CompiledPolicy {
   readonly name: string;
   readonly matches: Pred;
+  /** Results naming this policy, built once. */
+  readonly allowed: AuthzResult;
+  readonly denied: AuthzResult;
 }
 
 function compilePolicy(p: AuthzPolicy, where: string): CompiledPolicy {
@@ -284,7 +290,12 @@ function compilePolicy(p: AuthzPolicy, where: string): CompiledPolicy {
     }
   });
   // No rules: never matches (an ALLOW policy without rules allows nothing, as Istio).
-  return { name: p.name, matches: rules.length === 0 ? () => false : any(rules) };
+  return {
+    name: p.name,
+    matches: rules.length === 0 ? () => false : any(rules),
+    allowed: Object.freeze({ decision: 'ALLOW', policy: p.name, audited: NONE }),
+    denied: Object.freeze({ decision: 'DENY', policy: p.name, audited: NONE }),
+  };
 }
 
 /** A compiled authorization section; `evaluate` is pure over the input. */
@@ -314,18 +325,25 @@ export class CompiledAuthorization {
     return this.audit.length > 0;
   }
 
+  /** Pure over `r`; without AUDIT matches the result is a shared constant (no allocation). */
   evaluate(r: AuthzInput): AuthzResult {
     for (let i = 0; i < this.deny.length; i++) {
       const p = this.deny[i] as CompiledPolicy;
-      if (p.matches(r)) return { decision: 'DENY', policy: p.name, audited: this.audited(r) };
+      if (p.matches(r)) return this.result('DENY', p, this.audited(r));
     }
     const audited = this.audited(r);
-    if (this.allow.length === 0) return { decision: 'ALLOW', policy: '', audited };
+    if (this.allow.length === 0)
+      return audited === NONE ? ALLOWED : this.result('ALLOW', null, audited);
     for (let i = 0; i < this.allow.length; i++) {
       const p = this.allow[i] as CompiledPolicy;
-      if (p.matches(r)) return { decision: 'ALLOW', policy: p.name, audited };
+      if (p.matches(r)) return this.result('ALLOW', p, audited);
     }
-    return { decision: 'DENY', policy: '', audited };
+    return audited === NONE ? DENIED : this.result('DENY', null, audited);
+  }
+
+  private result(d: Decision, p: CompiledPolicy | null, audited: readonly string[]): AuthzResult {
+    if (audited === NONE && p !== null) return (d === 'DENY' ? p.denied : p.allowed) as AuthzResult;
+    return { decision: d, policy: p?.name ?? '', audited };
   }
 
   private audited(r: AuthzInput): readonly string[] {
@@ -335,5 +353,3 @@ export class CompiledAuthorization {
     return out;
   }
 }
-
-const NONE: readonly string[] = [];
