@@ -214,7 +214,16 @@ test('frontend → backend through the sidecars: the app calls SLUICE_OUTBOUND, 
     },
   });
   await p.apply([
-    demoDeployment({ name: 'backend', version: 'v7' }),
+    demoDeployment({
+      name: 'backend',
+      version: 'v7',
+      // Shows what the platform sets for the app, then runs the demo server.
+      command: [
+        'sh',
+        '-c',
+        'echo "env PORT=$PORT NAMED=$SLUICE_PORT_HTTP OUT=$SLUICE_OUTBOUND PROXY=$HTTP_PROXY NS=$SLUICE_NAMESPACE"; exec node examples/demo-server/server.mjs',
+      ],
+    }),
     demoDeployment({
       name: 'frontend',
       version: 'v1',
@@ -257,6 +266,11 @@ test('frontend → backend through the sidecars: the app calls SLUICE_OUTBOUND, 
   const [b] = a.json?.backends as { status: number; body: { service: string; version: string } }[];
   assert.equal(b?.status, 200);
   assert.deepEqual([b?.body.service, b?.body.version], ['backend', 'v7']);
+  const st = statusOf(p, 'backend')?.replicaStatuses?.[0];
+  const envLine = readFileSync(st?.containers[0]?.logFile ?? '', 'utf8').split('\n')[0];
+  const port = st?.ports?.app[0]?.hostPort;
+  const out = `127.0.0.1:${st?.ports?.outbound}`;
+  assert.equal(envLine, `env PORT=${port} NAMED=${port} OUT=${out} PROXY=http://${out} NS=test`);
 });
 
 test('close() stops every process, SIGKILL for one that ignores SIGTERM', async (t) => {

@@ -205,6 +205,11 @@ export class LocalPlatform implements Platform {
       .map((e) => this.workloadStatus(e));
   }
 
+  /** The absolute state directory (logs under `logs/`, sidecar files under `proxies/`). */
+  get stateDir(): string {
+    return this.ctx.stateDir;
+  }
+
   /** Every sidecar that has reported its ports, sorted by id. */
   registry(): EndpointRegistry {
     const proxies: ProxyInstance[] = [];
