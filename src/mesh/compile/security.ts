@@ -38,17 +38,24 @@ interface Selected {
 }
 
 function selectedOf(list: readonly { namespace: string; name: string; object: Obj }[]): Selected[] {
-  return list.map((o) => {
+  // Policies attached with targetRef(s) (Gateway API attachment, unsupported) select nothing.
+  const attached = (o: { object: Obj }) => {
     const spec = (o.object.spec ?? {}) as Obj;
-    const sel = (spec.selector as { matchLabels?: Record<string, string> } | undefined)
-      ?.matchLabels;
-    return {
-      namespace: o.namespace,
-      name: o.name,
-      selector: sel !== undefined && Object.keys(sel).length > 0 ? sel : undefined,
-      spec,
-    };
-  });
+    return spec.targetRef !== undefined || spec.targetRefs !== undefined;
+  };
+  return list
+    .filter((o) => !attached(o))
+    .map((o) => {
+      const spec = (o.object.spec ?? {}) as Obj;
+      const sel = (spec.selector as { matchLabels?: Record<string, string> } | undefined)
+        ?.matchLabels;
+      return {
+        namespace: o.namespace,
+        name: o.name,
+        selector: sel !== undefined && Object.keys(sel).length > 0 ? sel : undefined,
+        spec,
+      };
+    });
 }
 
 function modeOf(v: unknown): Mode {

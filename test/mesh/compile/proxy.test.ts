@@ -127,6 +127,13 @@ describe('real proxies run compiled configs (bookinfo)', () => {
         fixture('bookinfo-destination-rule-all.yaml'),
         fixture('bookinfo-virtual-service-reviews-jason-v2-v3.yaml'),
         fixture('bookinfo-bookinfo-gateway.yaml'),
+        `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-private, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/private/*]}}]}]`,
       ),
       registryOf(...registry),
       undefined,
@@ -166,5 +173,15 @@ describe('real proxies run compiled configs (bookinfo)', () => {
       assert.equal(other.body, 'ok reviews-v3', host);
     }
     assert.equal(apps.get('reviews-v2')?.seen.length, 3);
+  });
+
+  it('an AuthorizationPolicy DENY compiled onto reviews’ inbound listener answers 403', async () => {
+    const denied = await request(clientPort, {
+      path: '/private/x',
+      headers: { host: 'reviews:9080' },
+    });
+    assert.equal(denied.status, 403);
+    const ok = await request(clientPort, { path: '/public', headers: { host: 'reviews:9080' } });
+    assert.equal(ok.status, 200);
   });
 });
