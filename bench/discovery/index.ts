@@ -1,0 +1,211 @@
+/**
+ * bench/discovery: push-to-all-ACKed latency of the discovery server with N real proxy
+ * processes (started as the fleet starts them: `proxyCommand()`, the lean bundle), and the
+ * memory of a discovery-fed proxy. Ends with one JSON line.
+ *
+ *   npm run bench -- discovery [--proxies 200] [--rounds 30] [--clusters 20]
+ *
+ * Each round gives every proxy a new version at once (what a commit that touches a widely
+ * used service does) and measures until every proxy has ACKed it. Baseline, same run: one
+ * proxy's push-to-ACK latency. Memory baseline: a proxy fed from a config file (no
+ * discovery client, HTTP/2 or X.509 code loaded).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { ProxyBootstrap, ProxyConfig } from '../../src/api/proxy-config.js';
+import { startDiscovery } from '../../src/mesh/discovery/index.js';
+import { proxyCommand } from '../../src/proxy/launch.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, d: number): number => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? d : Number(args[i + 1]);
+};
+const PROXIES = opt('proxies', 200);
+const ROUNDS = opt('rounds', 30);
+const CLUSTERS = opt('clusters', 20);
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-discovery-'));
+const children: ChildProcess[] = [];
+const log = pino({ level: 'warn' });
+
+async function stopAll(): Promise<void> {
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((r) => {
+          if (c.exitCode !== null || c.signalCode !== null) return r();
+          c.once('exit', () => r());
+          c.kill('SIGTERM');
+          setTimeout(() => c.kill('SIGKILL'), 5000).unref();
+        }),
+    ),
+  );
+  rmSync(dir, { recursive: true, force: true });
+}
+process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+
+/** A config of realistic shape: CLUSTERS services, each a virtual host with two subsets. */
+function configFor(proxy: number, version: string): ProxyConfig {
+  const clusters: ProxyConfig['clusters'] = [];
+  const vhosts: ProxyConfig['listeners'][number]['virtualHosts'] = [];
+  for (let s = 0; s < CLUSTERS; s++) {
+    const host = `svc${s}.default.svc.cluster.local`;
+    for (const v of ['v1', 'v2'])
+      clusters.push({
+        name: `outbound|80|${v}|${host}`,
+        service: host,
+        endpoints: [0, 1].map((r) => ({
+          address: '127.0.0.1',
+          port: 20000 + s * 4 + r,
+          workload: `svc${s}-${v}`,
+          namespace: 'default',
+          version: v,
+        })),
+      });
+    vhosts.push({
+      name: `${host}:80`,
+      domains: [host, `svc${s}`, `svc${s}.default`],
+      routes: [
+        {
+          match: [{ headers: { 'x-canary': { exact: 'true' } } }],
+          route: [{ cluster: `outbound|80|v2|${host}` }],
+        },
+        {
+          route: [
+            { cluster: `outbound|80|v1|${host}`, weight: 90 },
+            { cluster: `outbound|80|v2|${host}`, weight: 10 },
+          ],
+          retries: { attempts: 2, retryOn: 'connect-failure,refused-stream,503' },
+        },
+      ],
+    });
+  }
+  return {
+    apiVersion: 'sluice.dev/v1alpha1',
+    kind: 'ProxyConfig',
+    version: `${version}-p${proxy}`,
+    listeners: [{ name: 'outbound', virtualHosts: vhosts }],
+    clusters,
+  };
+}
+
+function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
+}
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+async function main(): Promise<void> {
+  const cmd = await proxyCommand({ logLevel: 'warn' });
+  const discovery = await startDiscovery({ logger: log, stateDir: join(dir, 'state') });
+  const ids = Array.from({ length: PROXIES }, (_, i) => `default/app${i}/0`);
+  const configs = (version: string) => new Map(ids.map((id, i) => [id, configFor(i, version)]));
+  discovery.setConfigs(configs('r0'));
+  const bytes = Buffer.byteLength(JSON.stringify(configFor(0, 'r0')));
+
+  const spawnProxy = (name: string, config: ProxyBootstrap['config']): ChildProcess => {
+    const b: ProxyBootstrap = {
+      apiVersion: 'sluice.dev/v1alpha1',
+      kind: 'ProxyBootstrap',
+      identity: { workload: name, namespace: 'default', labels: { app: name, version: 'v1' } },
+      listeners: { outbound: { port: 0 }, inbound: { port: 0 }, admin: { port: 0 } },
+      config,
+    };
+    const file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify(b));
+    const c = spawn(cmd.execPath, [...cmd.args, '--bootstrap', file], { stdio: 'ignore' });
+    children.push(c);
+    return c;
+  };
+
+  // Memory baseline: the same config from a file.
+  writeFileSync(join(dir, 'file-config.json'), JSON.stringify(configFor(0, 'file')));
+  const fileFed = spawnProxy('file-fed', { file: 'file-config.json' });
+
+  const t0 = performance.now();
+  const procs = ids.map((id, i) =>
+    spawnProxy(`app${i}`, {
+      discovery: { url: discovery.url, proxyId: id, token: discovery.issueToken(id) },
+    }),
+  );
+  await discovery.waitForAcks(undefined, { timeoutMs: 600_000 });
+  const startupAllSyncedMs = performance.now() - t0;
+  // Let every certificate arrive so CSRs do not overlap the measured rounds.
+  const certDeadline = Date.now() + 120_000;
+  while (
+    discovery.status().some((s) => s.certificateNotAfter === null) &&
+    Date.now() < certDeadline
+  )
+    await new Promise((r) => setTimeout(r, 100));
+  console.log(`${PROXIES} proxies connected and SYNCED in ${r1(startupAllSyncedMs)} ms`);
+
+  // Baseline: one proxy's push-to-ACK.
+  const single: number[] = [];
+  let cur = configs('r0');
+  for (let r = 1; r <= ROUNDS; r++) {
+    cur = new Map(cur);
+    cur.set(ids[0] as string, configFor(0, `s${r}`));
+    const t = performance.now();
+    discovery.setConfigs(cur);
+    await discovery.waitForAcks(`s${r}-p0`, { timeoutMs: 60_000 });
+    single.push(performance.now() - t);
+  }
+
+  // All proxies get a new version at once.
+  const all: number[] = [];
+  const setConfigsMs: number[] = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    const next = configs(`a${r}`);
+    const t = performance.now();
+    discovery.setConfigs(next);
+    setConfigsMs.push(performance.now() - t);
+    const statuses = await discovery.waitForAcks(undefined, { timeoutMs: 60_000 });
+    all.push(performance.now() - t);
+    const bad = statuses.filter((s) => s.state !== 'SYNCED');
+    if (bad.length > 0) throw new Error(`round ${r}: ${bad.length} not SYNCED (${bad[0]?.state})`);
+  }
+
+  const rss = procs.map((p) => rssMb(p.pid as number)).filter((x) => !Number.isNaN(x));
+  const fileRss = rssMb(fileFed.pid as number);
+  const meanRss = rss.reduce((a, b) => a + b, 0) / rss.length;
+  const figures = {
+    proxies: PROXIES,
+    rounds: ROUNDS,
+    configBytes: bytes,
+    startupAllSyncedMs: Math.round(startupAllSyncedMs),
+    allAckedMs: { p50: r1(pct(all, 50)), p99: r1(pct(all, 99)), max: r1(Math.max(...all)) },
+    setConfigsMs: { p50: r1(pct(setConfigsMs, 50)), max: r1(Math.max(...setConfigsMs)) },
+    singleAckedMs: { p50: r1(pct(single, 50)), p99: r1(pct(single, 99)) },
+    ratioAllToSingleP50: r1(pct(all, 50) / pct(single, 50)),
+    rssPerProxyMb: { mean: r1(meanRss), max: r1(Math.max(...rss)) },
+    rssFileFedProxyMb: r1(fileRss),
+    ratioRssDiscoveryToFile: Math.round((meanRss / fileRss) * 100) / 100,
+    controllerRssMb: r1(process.memoryUsage().rss / 1048576),
+    targetP99Ms: 1000,
+    meetsTarget: pct(all, 99) <= 1000,
+    loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
+  };
+  console.log(figures);
+  await discovery.close();
+  await stopAll();
+  console.log(JSON.stringify(figures));
+}
+
+main().catch(async (e: unknown) => {
+  console.error(e);
+  await stopAll();
+  process.exit(1);
+});
