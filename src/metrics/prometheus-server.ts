@@ -95,7 +95,9 @@ export function fileSdTargets(targets: readonly ScrapeTarget[]): object[] {
       targets: [u.host],
       labels: {
         ...(t.labels ?? {}),
-        __metrics_path__: u.pathname + u.search,
+        __metrics_path__: u.pathname,
+        // Prometheus builds the query string from __param_<name> labels.
+        ...Object.fromEntries([...u.searchParams].map(([k, v]) => [`__param_${k}`, v])),
         __scheme__: u.protocol.replace(':', ''),
       },
     };
