@@ -100,6 +100,13 @@ export class UpstreamResetError extends RequestError {
   }
 }
 
+/** An HTTP/2 upstream reset the stream with REFUSED_STREAM: it never processed the request. */
+export class RefusedStreamError extends UpstreamResetError {
+  constructor() {
+    super('upstream refused the stream');
+  }
+}
+
 export class UpstreamProtocolError extends RequestError {
   constructor(message = 'upstream protocol error') {
     super('SLUICE_PROXY_UPSTREAM_PROTOCOL_ERROR', 502, 'UPE', message);

@@ -21,11 +21,13 @@ import {
   R_EXHAUSTED,
   R_GATEWAY,
   R_INTERNAL,
+  R_REFUSED,
   R_RESET,
   R_UNAVAILABLE,
 } from './compile.js';
 import {
   NoHealthyUpstreamError,
+  RefusedStreamError,
   RequestError,
   UpstreamOverflowError,
   UpstreamTimeoutError,
@@ -33,16 +35,19 @@ import {
 import type { Next } from './filter.js';
 import { ChunkedParser, type ChunkSink } from './http1/chunked.js';
 import { BODY_CHUNKED, BODY_CLOSE, type RequestHead, type ResponseHead } from './http1/head.js';
-import type { ListenerRuntime, ServerConnection } from './server.js';
+import type { Downstream, ListenerRuntime } from './server.js';
 import type { StatsScope } from './stats.js';
 import { now, TimerNode, type TimerTarget } from './timers.js';
-import type { ClientConnection, UpstreamUser } from './upstream/connection.js';
+import type { UpstreamStream, UpstreamUser } from './upstream/connection.js';
 import type { Host } from './upstream/host.js';
 import { OVERFLOW } from './upstream/host.js';
 import type { HashSource } from './upstream/load-balancer.js';
 import type { MatchInput } from './match.js';
 import type { CompiledCluster } from './upstream/cluster.js';
 import type { RequestAuth } from './security/authz.js';
+
+/** retryOn conditions read from grpc-status. */
+const R_GRPC = R_UNAVAILABLE | R_CANCELLED | R_DEADLINE | R_EXHAUSTED | R_INTERNAL;
 
 const T_ROUTE = 0;
 const T_TRY = 1;
@@ -113,7 +118,7 @@ class MirrorUser implements UpstreamUser {
     private readonly body: Buffer[] | null,
     private readonly host: Host,
   ) {}
-  onUpstreamReady(conn: ClientConnection): void {
+  onUpstreamReady(conn: UpstreamStream): void {
     conn.write(this.head);
     if (this.body !== null) for (const b of this.body) conn.write(b);
     conn.requestComplete();
@@ -130,7 +135,7 @@ class MirrorUser implements UpstreamUser {
 }
 
 export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInput, ChunkSink {
-  readonly conn: ServerConnection;
+  readonly conn: Downstream;
   readonly listener: ListenerRuntime;
   readonly config: CompiledConfig;
   /** The virtual hosts of this listener in `config` (the version the request started on). */
@@ -160,7 +165,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
   bodyDone: boolean;
   private replayable = true;
   // upstream attempt
-  private upConn: ClientConnection | null = null;
+  private upConn: UpstreamStream | null = null;
   private waiting = false;
   private reused = false;
   private headOut = '';
@@ -171,6 +176,8 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
   private retryWaiting = false;
   // response
   status = 0;
+  /** The gRPC status of the response (head or trailers), '' when not gRPC. */
+  grpcStatus = '';
   flags = '';
   responseStarted = false;
   finished = false;
@@ -186,7 +193,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
   private timers: (TimerNode | null)[] | null = null;
 
   constructor(
-    conn: ServerConnection,
+    conn: Downstream,
     listener: ListenerRuntime,
     config: CompiledConfig,
     vhosts: VirtualHostTable,
@@ -400,9 +407,11 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     let s = `${this.method} ${this.path}${this.query} HTTP/1.1\r\nhost: ${this.authority}\r\n`;
     const names = h.names;
     const values = h.values;
+    const hop = h.hopByHop;
     for (let i = 0; i < names.length; i++) {
       const n = names[i] as string;
-      if (!skipRequestHeader(n)) s += `${n}: ${values[i]}\r\n`;
+      if (!skipRequestHeader(n) && (hop === null || !hop.includes(n)))
+        s += `${n}: ${values[i]}\r\n`;
     }
     if (h.upgrade) s += `connection: upgrade\r\nupgrade: ${this.header('upgrade')}\r\n`;
     return s + this.listener.peerHeaderLine + '\r\n';
@@ -464,7 +473,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     this.releaseHost();
   }
 
-  onUpstreamReady(conn: ClientConnection): void {
+  onUpstreamReady(conn: UpstreamStream): void {
     this.waiting = false;
     if (this.finished) {
       conn.abandon();
@@ -544,9 +553,11 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     this.cancelTimer(T_TRY);
     const host = this.host as Host;
     const t = now();
-    if (h.status >= 400 && this.statusRetriable(h)) {
+    // gRPC conditions apply to any status: a trailers-only error answers HTTP 200.
+    const grpcRetry = ((this.route as CompiledRoute).retry.on & R_GRPC) !== 0;
+    if ((h.status >= 400 || grpcRetry) && this.statusRetriable(h)) {
       host.recordOutcome(h.status, t);
-      (this.upConn as ClientConnection).abandon();
+      (this.upConn as UpstreamStream).abandon();
       this.upConn = null;
       this.releaseHost();
       this.scheduleRetry(
@@ -557,6 +568,10 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     host.recordOutcome(h.status, t);
     if (this.retries > 0 && h.status >= 500) this.addFlag('URX');
     this.status = h.status;
+    // gRPC: a trailers-only response carries grpc-status in its head.
+    for (let i = 0; i < h.names.length; i++) {
+      if (h.names[i] === 'grpc-status') this.grpcStatus = h.values[i] as string;
+    }
     this.responseStarted = true;
     if (this.head.minor === 0 && h.bodyKind === BODY_CHUNKED)
       this.decoder = new ChunkedParser(this);
@@ -576,9 +591,11 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     const names = h.names;
     const values = h.values;
     const decoding = this.decoder !== null;
+    const hop = h.hopByHop;
     for (let i = 0; i < names.length; i++) {
       const n = names[i] as string;
       if (skipResponseHeader(n) || (decoding && n === 'transfer-encoding')) continue;
+      if (hop !== null && hop.includes(n)) continue;
       s += `${n}: ${values[i]}\r\n`;
     }
     if (this.corsOrigin !== null) s += this.corsHeaders();
@@ -590,6 +607,12 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
 
   onUpstreamFlush(): void {
     this.conn.uncork();
+  }
+
+  onUpstreamTrailers(names: string[], values: string[]): void {
+    for (let i = 0; i < names.length; i++) {
+      if (names[i] === 'grpc-status') this.grpcStatus = values[i] as string;
+    }
   }
 
   private corsHeaders(): string {
@@ -668,6 +691,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
       return;
     }
     let bits = R_5XX;
+    if (err instanceof RefusedStreamError) bits |= R_REFUSED | R_RESET;
     if (err.flag === 'UF') bits |= R_CONNECT | R_GATEWAY;
     else if (err.flag === 'UC') bits |= R_RESET;
     else if (err.flag === 'UPE') bits |= R_RESET | R_GATEWAY;
@@ -780,7 +804,14 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
   private record(): void {
     const rt = this.listener.runtime;
     const duration = now() - this.start;
-    this.scope().record(this.status, this.flags, duration, this.reqBytes, this.resBytes);
+    this.scope().record(
+      this.status,
+      this.flags,
+      duration,
+      this.reqBytes,
+      this.resBytes,
+      this.grpcStatus,
+    );
     const sampling = this.config.accessLogSampling;
     if (sampling > 0 && (sampling >= 1 || Math.random() < sampling)) {
       rt.accessLog.info({

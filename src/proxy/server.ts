@@ -27,6 +27,7 @@ import {
 import { PeerAuthenticator } from './security/peer-auth.js';
 import type { PeerIdentity } from './security/identity.js';
 import type { SecurityRuntime } from './security/runtime.js';
+import { Http2Listener } from './http2/downstream.js';
 import { StatsScope, type ScopeLabels, type StatsRegistry } from './stats.js';
 import { TimerNode, type CoarseTimers, type TimerTarget } from './timers.js';
 import type { Host } from './upstream/host.js';
@@ -119,6 +120,15 @@ export class ListenerRuntime {
     });
   }
 
+  /** HTTP/2 sessions of this listener (h2c with prior knowledge), made on first use. */
+  private h2: Http2Listener | null = null;
+
+  /** Serves an HTTP/2 connection whose first bytes (`head`, the preface) were read already. */
+  adoptHttp2(socket: net.Socket, head: Buffer, peer: PeerIdentity | null): void {
+    this.h2 ??= new Http2Listener(this);
+    this.h2.adopt(socket, head, peer);
+  }
+
   /** Starts serving HTTP on an accepted connection; `peer` is its verified mTLS identity. */
   adopt(socket: net.Socket, peer: PeerIdentity | null): void {
     const c = new ServerConnection(socket, this);
@@ -129,6 +139,7 @@ export class ListenerRuntime {
   /** Stops accepting; closes idle connections, lets busy ones finish their request. */
   close(): Promise<void> {
     for (const c of this.connections) c.closeWhenIdle();
+    this.h2?.close();
     return new Promise((resolve) => {
       if (this.server === null) resolve();
       else this.server.close(() => resolve());
@@ -137,6 +148,7 @@ export class ListenerRuntime {
 
   destroyAll(): void {
     for (const c of this.connections) c.destroy();
+    this.h2?.destroy();
     this.peerAuth?.destroyPending();
   }
 
@@ -166,6 +178,7 @@ export class ListenerRuntime {
             cluster.service,
             cluster.serviceName,
             cluster.serviceNamespace,
+            cluster.settings.grpc,
           ),
           source_workload: wl,
           source_workload_namespace: ns,
@@ -192,6 +205,7 @@ export class ListenerRuntime {
             cluster.service,
             cluster.serviceName,
             cluster.serviceNamespace,
+            cluster.settings.grpc,
           );
           l.destination_workload = e.workload ?? cluster.serviceName;
           l.destination_workload_namespace = e.namespace ?? cluster.serviceNamespace;
@@ -206,7 +220,14 @@ export class ListenerRuntime {
     }
     if (cluster !== null) {
       cluster.noHostScope ??= rt.stats.scope(`nohost|${cluster.name}`, () =>
-        labelsFor('source', id, cluster.service, cluster.serviceName, cluster.serviceNamespace),
+        labelsFor(
+          'source',
+          id,
+          cluster.service,
+          cluster.serviceName,
+          cluster.serviceNamespace,
+          cluster.settings.grpc,
+        ),
       );
       return cluster.noHostScope;
     }
@@ -233,6 +254,7 @@ function labelsFor(
   service: string,
   serviceName: string,
   serviceNamespace: string,
+  grpc = false,
 ): ScopeLabels {
   const self = reporter === 'source';
   return {
@@ -256,7 +278,7 @@ function labelsFor(
     destination_canonical_service: self ? 'unknown' : id.app,
     destination_canonical_revision: self ? 'unknown' : id.version,
     destination_cluster: 'Kubernetes',
-    request_protocol: 'http',
+    request_protocol: grpc ? 'grpc' : 'http',
     connection_security_policy: self ? 'unknown' : 'none',
   };
 }
@@ -270,14 +292,40 @@ const S_UPGRADED = 4;
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
+/**
+ * The downstream side an exchange answers through: an HTTP/1.1 connection (ServerConnection)
+ * or one HTTP/2 stream (http2/downstream.ts). Response heads are written in HTTP/1.1 form and
+ * bodies with HTTP/1.1 framing; an HTTP/2 stream converts them (headers, DATA, trailers).
+ */
+export interface Downstream {
+  readonly socket: net.Socket;
+  readonly remoteAddress: string;
+  /** The peer's verified mTLS identity, or null. */
+  peer: PeerIdentity | null;
+  cork(): void;
+  uncork(): void;
+  writeHead(s: string): void;
+  writeBody(b: Buffer): boolean;
+  pauseReading(): void;
+  resumeReading(): void;
+  responseComplete(keepAlive: boolean): void;
+  upgrade(head: string, upstream: net.Socket, rest: Buffer): void;
+  destroy(): void;
+}
+
+/** The HTTP/2 connection preface (RFC 9113 3.4): a client speaking h2c with prior knowledge. */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
 /** One downstream connection. */
-export class ServerConnection implements TimerTarget {
+export class ServerConnection implements TimerTarget, Downstream {
   readonly socket: net.Socket;
   readonly listener: ListenerRuntime;
   readonly remoteAddress: string;
   /** The peer's verified identity when the connection is mTLS, else null (set on adopt). */
   peer: PeerIdentity | null = null;
   private buf: Buffer | null = null;
+  /** Requests started on this connection (the HTTP/2 preface is looked for before the first). */
+  private served = 0;
   private state = S_HEAD;
   private ex: Exchange | null = null;
   private bodyKind = BODY_NONE;
@@ -322,6 +370,14 @@ export class ServerConnection implements TimerTarget {
     }
     if (this.state === S_CLOSED || this.state === S_UPGRADED) return;
     this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
+    if (this.state === S_HEAD && this.ex === null && this.served === 0 && this.buf[0] === 0x50) {
+      // "P": maybe the HTTP/2 preface (h2c with prior knowledge) on a fresh connection.
+      const n = Math.min(this.buf.length, H2_PREFACE.length);
+      if (this.buf.compare(H2_PREFACE, 0, n, 0, n) === 0) {
+        if (n === H2_PREFACE.length) this.toHttp2();
+        return;
+      }
+    }
     if (this.state === S_HEAD && this.ex === null) this.parse();
     else if (this.buf.length > this.listener.runtime.maxHeadBytes) this.socket.pause();
   }
@@ -371,7 +427,26 @@ export class ServerConnection implements TimerTarget {
     }
   }
 
+  /** Hands the socket (and the bytes read so far) to the listener's HTTP/2 server. */
+  private toHttp2(): void {
+    const buf = this.buf as Buffer;
+    this.buf = null;
+    this.state = S_UPGRADED;
+    this.listener.runtime.timers.cancel(this.headTimer);
+    this.listener.connections.delete(this);
+    const socket = this.socket;
+    // Paused, so the bytes given back with unshift wait for the HTTP/2 session's reader.
+    socket.pause();
+    socket.removeAllListeners('data');
+    socket.removeAllListeners('drain');
+    socket.removeAllListeners('timeout');
+    socket.removeAllListeners('close');
+    socket.setTimeout(0);
+    this.listener.adoptHttp2(socket, buf, this.peer);
+  }
+
   private startRequest(head: RequestHead): void {
+    this.served++;
     const timers = this.listener.runtime.timers;
     timers.cancel(this.headTimer);
     this.keepAlive = head.keepAlive && !this.closing;

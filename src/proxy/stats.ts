@@ -109,14 +109,26 @@ export class StatsScope {
     this.prefix = labelString(labels);
   }
 
-  /** Records one finished request. `flags` is a comma-joined Envoy flag list or ''. */
-  record(status: number, flags: string, durationMs: number, reqBytes: number, resBytes: number) {
+  /**
+   * Records one finished request. `flags` is a comma-joined Envoy flag list or ''; `grpc` the
+   * response's grpc-status ('' when not gRPC, the label's value then as Istio's).
+   */
+  record(
+    status: number,
+    flags: string,
+    durationMs: number,
+    reqBytes: number,
+    resBytes: number,
+    grpc = '',
+  ) {
     const fid = flags === '' ? 0 : flagId(flags);
-    const key = status * 64 + fid;
+    // grpc-status codes are 0..16; anything else shares one slot (label keeps the text).
+    const g = grpc === '' ? 0 : grpc.length <= 2 && Number(grpc) <= 16 ? Number(grpc) + 1 : 31;
+    const key = (status * 64 + fid) * 32 + g;
     let s = this.series.get(key);
     if (s === undefined) {
       s = new Series(
-        `${this.prefix}response_code="${status}",response_flags="${escape(flagNames[fid] as string)}",grpc_response_status="",`,
+        `${this.prefix}response_code="${status}",response_flags="${escape(flagNames[fid] as string)}",grpc_response_status="${g === 31 ? 'unknown' : escape(grpc)}",`,
       );
       this.series.set(key, s);
     }

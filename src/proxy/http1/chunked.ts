@@ -19,6 +19,8 @@ const S_DONE = 10;
 /** Receives payload spans when decoding. */
 export interface ChunkSink {
   onChunkData(buf: Buffer, start: number, end: number): void;
+  /** Each trailer field (name lower-cased), when the sink wants them (gRPC status). */
+  onTrailer?(name: string, value: string): void;
 }
 
 export class ChunkedError extends Error {}
@@ -31,9 +33,12 @@ export class ChunkedParser {
   /** Bytes of trailer lines seen, bounded against abuse. */
   private trailerBytes = 0;
   private readonly sink: ChunkSink | null;
+  /** The trailer line being read, kept only for a sink with onTrailer. */
+  private line: string | null;
 
   constructor(sink: ChunkSink | null = null) {
     this.sink = sink;
+    this.line = sink?.onTrailer !== undefined ? '' : null;
   }
 
   get done(): boolean {
@@ -112,15 +117,27 @@ export class ChunkedParser {
           break;
         case S_TRAILER_START:
           if (buf[i] === 0x0d) this.state = S_END_LF;
-          else this.state = S_TRAILER_LINE;
+          else {
+            this.state = S_TRAILER_LINE;
+            if (this.line !== null) this.line = String.fromCharCode(buf[i] as number);
+          }
           break;
         case S_TRAILER_LINE:
           if (++this.trailerBytes > 65536) throw new ChunkedError('trailers too large');
           if (buf[i] === 0x0d) this.state = S_TRAILER_LF;
+          else if (this.line !== null) this.line += String.fromCharCode(buf[i] as number);
           break;
         case S_TRAILER_LF:
           if (buf[i] !== 0x0a) throw new ChunkedError('expected LF in trailers');
           this.state = S_TRAILER_START;
+          if (this.line !== null) {
+            const colon = this.line.indexOf(':');
+            if (colon > 0) {
+              const name = this.line.slice(0, colon).trim().toLowerCase();
+              (this.sink as ChunkSink).onTrailer?.(name, this.line.slice(colon + 1).trim());
+            }
+            this.line = '';
+          }
           break;
         case S_END_LF:
           if (buf[i] !== 0x0a) throw new ChunkedError('expected LF at end of chunked body');

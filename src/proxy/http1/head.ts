@@ -42,9 +42,11 @@ export interface RequestHead {
   bodyKind: number;
   contentLength: number;
   keepAlive: boolean;
-  /** Connection: upgrade together with an Upgrade header. */
+  /** Connection: upgrade together with an Upgrade header (not `h2c`, which is ignored). */
   upgrade: boolean;
   expectContinue: boolean;
+  /** Other header names the Connection header lists (hop-by-hop, never forwarded); or null. */
+  hopByHop: string[] | null;
 }
 
 export interface ResponseHead {
@@ -56,6 +58,22 @@ export interface ResponseHead {
   bodyKind: number;
   contentLength: number;
   keepAlive: boolean;
+  /** Other header names the Connection header lists (hop-by-hop, never forwarded); or null. */
+  hopByHop: string[] | null;
+}
+
+/**
+ * Header names a Connection header value lists besides close, keep-alive and upgrade
+ * (RFC 9110 7.6.1: they are hop-by-hop and must not be forwarded); null when none.
+ */
+export function connectionNames(value: string): string[] | null {
+  let out: string[] | null = null;
+  for (const raw of value.split(',')) {
+    const t = raw.trim().toLowerCase();
+    if (t === '' || t === 'close' || t === 'keep-alive' || t === 'upgrade') continue;
+    (out ??= []).push(t);
+  }
+  return out;
 }
 
 /** Case-insensitive search of a comma-separated header value for one token. */
@@ -82,11 +100,16 @@ function parseFields(
   names: string[],
   values: string[],
   errStatus: number,
-): { cl: number; te: string | undefined; connection: string | undefined; upgrade: boolean } {
+): {
+  cl: number;
+  te: string | undefined;
+  connection: string | undefined;
+  upgrade: string | undefined;
+} {
   let cl = -1;
   let te: string | undefined;
   let connection: string | undefined;
-  let upgrade = false;
+  let upgrade: string | undefined;
   const len = text.length;
   while (pos < len) {
     let eol = text.indexOf('\r\n', pos);
@@ -114,10 +137,11 @@ function parseFields(
         if (name === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
         break;
       case 10:
-        if (name === 'connection') connection = value;
+        if (name === 'connection')
+          connection = connection === undefined ? value : `${connection}, ${value}`;
         break;
       case 7:
-        if (name === 'upgrade') upgrade = true;
+        if (name === 'upgrade') upgrade = value;
         break;
     }
     pos = eol + 2;
@@ -166,10 +190,14 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   }
   let keepAlive = minor === 1;
   let upgrade = false;
+  let hopByHop: string[] | null = null;
   if (f.connection !== undefined) {
     if (hasToken(f.connection, 'close')) keepAlive = false;
     else if (minor === 0 && hasToken(f.connection, 'keep-alive')) keepAlive = true;
-    if (f.upgrade && hasToken(f.connection, 'upgrade')) upgrade = true;
+    // `Upgrade: h2c` is declined (the request is served over HTTP/1.1, RFC 7540 3.2).
+    if (f.upgrade !== undefined && hasToken(f.connection, 'upgrade') && !hasToken(f.upgrade, 'h2c'))
+      upgrade = true;
+    hopByHop = connectionNames(f.connection);
   }
   let expectContinue = false;
   if (minor === 1) {
@@ -190,6 +218,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
     keepAlive,
     upgrade,
     expectContinue,
+    hopByHop,
   };
 }
 
@@ -233,12 +262,24 @@ export function parseResponseHead(
     bodyKind = BODY_CLOSE;
   }
   let keepAlive = minor === 1;
+  let hopByHop: string[] | null = null;
   if (f.connection !== undefined) {
     if (hasToken(f.connection, 'close')) keepAlive = false;
     else if (minor === 0 && hasToken(f.connection, 'keep-alive')) keepAlive = true;
+    hopByHop = connectionNames(f.connection);
   }
   if (bodyKind === BODY_CLOSE) keepAlive = false;
-  return { status, reason: m[3] ?? '', minor, names, values, bodyKind, contentLength, keepAlive };
+  return {
+    status,
+    reason: m[3] ?? '',
+    minor,
+    names,
+    values,
+    bodyKind,
+    contentLength,
+    keepAlive,
+    hopByHop,
+  };
 }
 
 /** Index of the value of header `name` (lower-case), or -1. */

@@ -55,6 +55,9 @@ export function poolSettings(c: Cluster): PoolSettings {
     connectTimeoutMs: ms(tcp?.connectTimeout, 10_000, where),
     idleTimeoutMs: ms(http?.idleTimeout, 3_600_000, where),
     maxRetries: http?.maxRetries ?? UNLIMITED,
+    http2: c.protocol === 'HTTP2' || c.protocol === 'GRPC',
+    grpc: c.protocol === 'GRPC',
+    maxRequests: http?.http2MaxRequests ?? UNLIMITED,
     outlier: od
       ? {
           consecutive5xx: od.consecutive5xxErrors ?? 5,
@@ -89,7 +92,8 @@ export class ClusterManager {
     const hostKeys: string[] = [];
     const seen = new Set<string>();
     for (const e of c.endpoints) {
-      const key = `${c.name}|${e.address}:${e.port}${tlsKey}`;
+      // A protocol change makes new hosts too (HTTP/1.1 connections vs an HTTP/2 session).
+      const key = `${c.name}|${e.address}:${e.port}${tlsKey}${settings.http2 ? '|h2' : ''}`;
       if (seen.has(key)) continue;
       seen.add(key);
       hostKeys.push(key);

@@ -22,10 +22,29 @@ import {
 } from '../errors.js';
 import type { Host } from './host.js';
 
+/**
+ * One request's way to an upstream: an HTTP/1.1 connection (ClientConnection) or an HTTP/2
+ * stream (http2/upstream.ts). The user writes the request head in HTTP/1.1 form, then the
+ * body with HTTP/1.1 framing; an HTTP/2 stream converts both.
+ */
+export interface UpstreamStream {
+  /** Requests sent on the underlying connection so far (>1: it was reused). */
+  readonly requests: number;
+  write(data: Buffer | string): boolean;
+  /** The request (head and body) has been fully written. */
+  requestComplete(): void;
+  /** Gives the request up; the connection is closed or the stream reset. */
+  abandon(): void;
+  pause(): void;
+  resume(): void;
+}
+
 /** The side that uses a connection for one request (an exchange attempt or a mirror). */
 export interface UpstreamUser {
   /** The connection is ready for the request: write it now. */
-  onUpstreamReady(conn: ClientConnection): void;
+  onUpstreamReady(conn: UpstreamStream): void;
+  /** Trailers of an HTTP/2 response (also in the chunked body's trailer section). */
+  onUpstreamTrailers?(names: string[], values: string[]): void;
   onUpstreamHead(head: ResponseHead): void;
   /** Raw body bytes as they arrived (chunk framing included for chunked bodies). */
   onUpstreamBody(buf: Buffer): void;
@@ -45,7 +64,7 @@ const ST_HEAD = 2;
 const ST_BODY = 3;
 const ST_CLOSED = 4;
 
-export class ClientConnection {
+export class ClientConnection implements UpstreamStream {
   readonly socket: net.Socket;
   readonly host: Host;
   user: UpstreamUser | null = null;

@@ -6,6 +6,7 @@
 import type { Endpoint } from '../../api/proxy-config.js';
 import { now } from '../timers.js';
 import type { UpstreamTls } from '../security/upstream-tls.js';
+import { H2Pool } from '../http2/upstream.js';
 import { ClientConnection, type UpstreamUser } from './connection.js';
 
 /** Connection pool and outlier settings of a cluster, resolved with Istio's defaults. */
@@ -19,6 +20,12 @@ export interface PoolSettings {
   /** Retries in flight across the cluster (Istio's maxRetries, default unlimited). */
   maxRetries: number;
   outlier: OutlierSettings | null;
+  /** HTTP/2 with prior knowledge (cluster protocol HTTP2 or GRPC). */
+  http2: boolean;
+  /** Cluster protocol GRPC (telemetry request_protocol). */
+  grpc: boolean;
+  /** Requests in flight across an HTTP/2 cluster (Istio's http2MaxRequests). */
+  maxRequests: number;
   /** TLS towards the endpoints (security/upstream-tls.ts); absent or null: plaintext. */
   tls?: UpstreamTls | null;
 }
@@ -38,6 +45,8 @@ export class ClusterCounters {
   retries = 0;
   ejected = 0;
   hostCount = 0;
+  /** HTTP/2 requests in flight (http2MaxRequests). */
+  requests = 0;
 }
 
 export const ACQUIRED = 0;
@@ -68,6 +77,8 @@ export class Host {
   timesEjected = 0;
   /** No longer in any cluster of the running config: close connections as they free up. */
   retired = false;
+  /** The HTTP/2 session of an HTTP2/GRPC cluster's host (made on first request). */
+  private h2: H2Pool | null = null;
 
   constructor(endpoint: Endpoint, settings: PoolSettings, counters: ClusterCounters) {
     this.address = endpoint.address;
@@ -95,6 +106,11 @@ export class Host {
    * or a place in the pending queue. OVERFLOW when the pool and its queue are full.
    */
   acquire(user: UpstreamUser, headRequest: boolean): number {
+    if (this.settings.http2) {
+      if (this.counters.requests >= this.settings.maxRequests) return OVERFLOW;
+      (this.h2 ??= new H2Pool(this)).acquire(user, headRequest);
+      return ACQUIRED;
+    }
     const conn = this.idle.pop();
     if (conn !== undefined) {
       conn.assign(user, headRequest);
@@ -115,6 +131,7 @@ export class Host {
 
   /** Removes a user still waiting in the pending queue (it timed out or went away). */
   cancelPending(user: UpstreamUser): void {
+    if (this.h2?.cancelPending(user)) return;
     for (let i = 0; i < this.pending.length; i++) {
       if ((this.pending[i] as Pending).user === user) {
         this.pending.splice(i, 1);
@@ -171,11 +188,13 @@ export class Host {
 
   /** Closes every idle connection (host retired or proxy stopping). */
   closeIdle(): void {
+    this.h2?.close();
     while (this.idle.length > 0) (this.idle[0] as ClientConnection).abandon();
   }
 
   /** Closes every connection, busy ones included. */
   destroy(): void {
+    this.h2?.destroy();
     for (const conn of [...this.all]) conn.abandon();
   }
 

@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import type net from 'node:net';
+import { test } from 'node:test';
+import type { Cluster } from '../../src/api/proxy-config.js';
+import {
+  bootstrap,
+  cluster,
+  config,
+  raw,
+  request,
+  startProxy,
+  upstream,
+  withCleanup,
+} from './helpers.js';
+
+interface H2Seen {
+  headers: http2.IncomingHttpHeaders;
+  body: string;
+}
+
+type H2Handler = (stream: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders, n: number) => void;
+
+/** A cleartext HTTP/2 upstream on 127.0.0.1:0 recording requests. */
+async function h2Upstream(handler: H2Handler) {
+  const seen: H2Seen[] = [];
+  const server = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.on('close', () => sessions.delete(s));
+  });
+  server.on('stream', (stream, headers) => {
+    let body = '';
+    stream.on('data', (d: Buffer) => (body += d.toString()));
+    stream.on('end', () => {
+      seen.push({ headers, body });
+      handler(stream, headers, seen.length);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    seen,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sessions) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+interface H2Response {
+  headers: http2.IncomingHttpHeaders;
+  trailers: http2.IncomingHttpHeaders | null;
+  body: string;
+}
+
+/** One request over an h2c (prior knowledge) session to the proxy. */
+function h2Request(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body?: string,
+): Promise<H2Response> {
+  return new Promise((resolve, reject) => {
+    const req = session.request(headers, { endStream: body === undefined });
+    let out = '';
+    let head: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders | null = null;
+    req.on('response', (h) => (head = h));
+    req.on('trailers', (t) => (trailers = t));
+    req.on('data', (d: Buffer) => (out += d.toString()));
+    // 'close' comes after both the body and the trailers.
+    req.on('close', () => resolve({ headers: head, trailers, body: out }));
+    req.on('error', reject);
+    if (body !== undefined) req.end(body);
+  });
+}
+
+function connect(port: number): http2.ClientHttp2Session {
+  const s = http2.connect(`http://127.0.0.1:${port}`);
+  s.on('error', () => {});
+  return s;
+}
+
+const h2Cluster = (name: string, ports: number[], protocol: Cluster['protocol']) =>
+  cluster(name, ports, { protocol });
+
+async function metrics(admin: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${admin}/stats/prometheus`)).text();
+}
+
+test('h2c with prior knowledge: requests and bodies reach an HTTP/1.1 upstream', () =>
+  withCleanup(async (defer) => {
+    const up = await upstream('up', (req, res, body) => {
+      res.setHeader('x-method', req.method ?? '');
+      res.end(`${req.method} ${req.url} te=${req.headers['transfer-encoding'] ?? '-'} ${body}`);
+    });
+    defer(() => up.close());
+    const { proxy, port, admin } = await startProxy(
+      bootstrap(config([{ route: [{ cluster: 'up' }] }], [cluster('up', [up.port])])),
+    );
+    defer(() => proxy.stop());
+    const s = connect(port);
+    defer(() => s.destroy());
+    const get = await h2Request(s, { ':method': 'GET', ':path': '/a?b=1', ':authority': 'up' });
+    assert.equal(get.headers[':status'], 200);
+    assert.equal(get.headers['x-method'], 'GET');
+    assert.equal(get.body, 'GET /a?b=1 te=- ');
+    // no content-length: the HTTP/1.1 upstream gets it chunked
+    const post = await h2Request(
+      s,
+      { ':method': 'POST', ':path': '/p', ':authority': 'up' },
+      'hello',
+    );
+    assert.equal(post.body, 'POST /p te=chunked hello');
+    const sized = await h2Request(
+      s,
+      { ':method': 'PUT', ':path': '/p', ':authority': 'up', 'content-length': '3' },
+      'abc',
+    );
+    assert.equal(sized.body, 'PUT /p te=- abc');
+    assert.equal(up.seen[0]?.headers.host, 'up');
+    // requests on one session are multiplexed through one downstream connection
+    const many = await Promise.all(
+      [1, 2, 3, 4].map((i) =>
+        h2Request(s, { ':method': 'GET', ':path': `/m${i}`, ':authority': 'up' }),
+      ),
+    );
+    assert.deepEqual(
+      many.map((r) => r.body),
+      [1, 2, 3, 4].map((i) => `GET /m${i} te=- `),
+    );
+    assert.match(await metrics(admin), /istio_requests_total\{[^}]*response_code="200"[^}]*\} 7/);
+  }));
+
+test('HTTP/1.1 client to an HTTP2 cluster: request body decoded, response re-framed', () =>
+  withCleanup(async (defer) => {
+    const up = await h2Upstream((stream, h, n) => {
+      if (h[':path'] === '/sized') {
+        stream.respond({ ':status': 200, 'content-length': '5' });
+        stream.end('sized');
+        return;
+      }
+      stream.respond({ ':status': 201, 'x-n': String(n) });
+      stream.write('part1-');
+      stream.end('part2');
+    });
+    defer(() => up.close());
+    const { proxy, port } = await startProxy(
+      bootstrap(config([{ route: [{ cluster: 'up' }] }], [h2Cluster('up', [up.port], 'HTTP2')])),
+    );
+    defer(() => proxy.stop());
+    const r = await request(port, { method: 'POST', path: '/x', body: 'payload' });
+    assert.equal(r.status, 201);
+    assert.equal(r.body, 'part1-part2');
+    assert.equal(r.headers['transfer-encoding'], 'chunked');
+    assert.equal(up.seen[0]?.body, 'payload');
+    assert.equal(up.seen[0]?.headers[':authority'], `127.0.0.1:${port}`);
+    assert.equal(up.seen[0]?.headers[':method'], 'POST');
+    const sized = await request(port, { path: '/sized' });
+    assert.equal(sized.body, 'sized');
+    assert.equal(sized.headers['content-length'], '5');
+  }));
+
+test('gRPC through h2c: trailers reach the client, grpc-status in metrics, trailers-only retried', () =>
+  withCleanup(async (defer) => {
+    const up = await h2Upstream((stream, h, n) => {
+      if (h[':path'] === '/pkg.Svc/Flaky' && n % 2 === 1) {
+        // trailers-only response: UNAVAILABLE
+        stream.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14' },
+          {
+            endStream: true,
+          },
+        );
+        return;
+      }
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc' },
+        { waitForTrailers: true },
+      );
+      stream.on('wantTrailers', () =>
+        stream.sendTrailers({
+          'grpc-status': h[':path'] === '/pkg.Svc/Deny' ? '7' : '0',
+          'grpc-message': 'done',
+        }),
+      );
+      stream.end(Buffer.from([0, 0, 0, 0, 2, 8, 1]));
+    });
+    defer(() => up.close());
+    const { proxy, port, admin } = await startProxy(
+      bootstrap(
+        config(
+          [{ route: [{ cluster: 'grpc' }], retries: { attempts: 2, retryOn: 'unavailable' } }],
+          [h2Cluster('grpc', [up.port], 'GRPC')],
+        ),
+      ),
+    );
+    defer(() => proxy.stop());
+    const s = connect(port);
+    defer(() => s.destroy());
+    const grpc = (path: string) =>
+      h2Request(
+        s,
+        {
+          ':method': 'POST',
+          ':path': path,
+          ':authority': 'grpc',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        },
+        '\0\0\0\0\0',
+      );
+    const ok = await grpc('/pkg.Svc/Get');
+    assert.equal(ok.headers[':status'], 200);
+    assert.equal(ok.trailers?.['grpc-status'], '0');
+    assert.equal(ok.trailers?.['grpc-message'], 'done');
+    assert.equal(Buffer.from(ok.body, 'latin1').length, 7);
+    assert.equal(up.seen[0]?.headers.te, 'trailers');
+    const deny = await grpc('/pkg.Svc/Deny');
+    assert.equal(deny.trailers?.['grpc-status'], '7');
+    // 3rd request upstream is odd: trailers-only UNAVAILABLE, retried once → OK
+    const flaky = await grpc('/pkg.Svc/Flaky');
+    assert.equal(flaky.trailers?.['grpc-status'], '0');
+    assert.equal(up.seen.length, 4);
+    const m = await metrics(admin);
+    assert.match(
+      m,
+      /istio_requests_total\{[^}]*request_protocol="grpc"[^}]*grpc_response_status="7"\} 1/,
+    );
+    assert.match(m, /istio_requests_total\{[^}]*grpc_response_status="0"\} 2/);
+    // a gRPC response to an HTTP/1.1 client carries the status in chunked trailers
+    const h1 = await raw(
+      port,
+      'POST /pkg.Svc/Deny HTTP/1.1\r\nhost: grpc\r\ncontent-type: application/grpc\r\ncontent-length: 5\r\n\r\n\0\0\0\0\0',
+      /0\r\n[^]*\r\n\r\n$/,
+    );
+    assert.match(h1, /transfer-encoding: chunked/);
+    assert.match(h1, /grpc-status: 7\r\n/);
+  }));
+
+test('Upgrade: h2c over HTTP/1.1 is declined: served as HTTP/1.1 without the upgrade headers', () =>
+  withCleanup(async (defer) => {
+    const up = await upstream('up');
+    defer(() => up.close());
+    const { proxy, port } = await startProxy(
+      bootstrap(config([{ route: [{ cluster: 'up' }] }], [cluster('up', [up.port])])),
+    );
+    defer(() => proxy.stop());
+    const out = await raw(
+      port,
+      'GET / HTTP/1.1\r\nhost: up\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n',
+      /ok up$/,
+    );
+    assert.match(out, /^HTTP\/1\.1 200 /);
+    assert.equal(up.seen[0]?.headers.upgrade, undefined);
+    assert.equal(up.seen[0]?.headers['http2-settings'], undefined);
+  }));
