@@ -48,3 +48,8 @@ export {
   type ProviderType,
 } from './provider.js';
 export type { SecretSource } from './secret.js';
+export {
+  templateProviderConfig,
+  type TemplateProviderConfig,
+  type TemplateProviderContext,
+} from './template.js';
