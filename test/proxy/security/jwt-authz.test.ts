@@ -277,6 +277,12 @@ test('authorization matrix in the proxy: DENY by principal, namespace, path temp
         403,
       ],
       ['ipBlock', denyRule({ from: [{ source: { ipBlocks: ['127.0.0.0/8'] } }] }), {}, 403],
+      [
+        'ipBlock over mTLS',
+        denyRule({ from: [{ source: { ipBlocks: ['127.0.0.1/32'] } }] }),
+        { id: sleep },
+        403,
+      ],
       ['notIpBlocks', denyRule({ from: [{ source: { notIpBlocks: ['127.0.0.0/8'] } }] }), {}, 200],
       [
         'allow with no match',
@@ -323,7 +329,7 @@ test('authorization matrix in the proxy: DENY by principal, namespace, path temp
       assert.equal(await call(c), status, name);
     }
     const m = await metrics(s.admin);
-    assert.ok(/sluice_proxy_rbac_denied_total 10\n/.test(m), 'ten denials counted');
+    assert.ok(/sluice_proxy_rbac_denied_total 11\n/.test(m), 'eleven denials counted');
   }));
 
 function denyRule(rule: AuthzPolicy['rules'][number]): AuthzPolicy {
