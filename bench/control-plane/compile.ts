@@ -1,7 +1,9 @@
 // Part 1 of bench/control-plane: the mesh compiler on 1,000 services / 5,000 proxies.
-// Cold compile (everything new), recompile after an unrelated canary weight change with the
-// previous result (what a rollout step costs), and, as the baseline measured in the same run,
-// JSON-serialising the input once (the floor of touching every input byte).
+// Cold compile (everything new); recompile with the previous result after a canary weight
+// change of a service every namespace sees (what a rollout step costs: every proxy changes),
+// and after a change only one namespace sees (its view alone is rebuilt); as the baseline
+// measured in the same run, JSON-serialising the input once (the floor of touching every
+// input byte).
 import { loadManifests } from '../../src/manifests/index.js';
 import { compileMesh } from '../../src/mesh/compile/index.js';
 import type { MeshState } from '../../src/mesh/mesh-target.js';
@@ -14,6 +16,8 @@ export interface CompileFigures {
   compileMs: number;
   recompileMs: number;
   recompileChanged: number;
+  scopedRecompileMs: number;
+  scopedRecompileChanged: number;
   baselineMs: number;
   compileVsBaseline: number;
   heapMb: number;
@@ -61,8 +65,19 @@ spec:
   return out.join('\n---\n');
 }
 
-function state(services: number, weightOf: (i: number) => number): MeshState {
-  const text = Array.from({ length: services }, (_, i) => yamlFor(i, weightOf(i))).join('\n---\n');
+/** A VirtualService visible only in team-3: a change its namespace alone sees. */
+const SCOPED = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: local-override, namespace: team-3}
+spec:
+  hosts: [svc-3]
+  exportTo: ["."]
+  http: [{route: [{destination: {host: svc-3, subset: v1}}], timeout: 2s}]`;
+
+function state(services: number, weightOf: (i: number) => number, extra = ''): MeshState {
+  const text =
+    Array.from({ length: services }, (_, i) => yamlFor(i, weightOf(i))).join('\n---\n') +
+    (extra ? `\n---\n${extra}` : '');
   const res = loadManifests([{ path: 'bench.yaml', content: text }], { references: 'off' });
   const objects = res.objects
     .filter((o) => o.errors === 0)
@@ -113,12 +128,15 @@ export function runCompileBench(
   const s1 = state(services, () => 10);
   // One canary (svc-0, in team-0) moves from 10% to 20%.
   const s2 = state(services, (i) => (i === 0 ? 20 : 10));
+  const s3 = state(services, () => 10, SCOPED);
   const reg = registry(services, proxies);
 
   const baseline: number[] = [];
   const cold: number[] = [];
   const warm: number[] = [];
+  const scoped: number[] = [];
   let changed = 0;
+  let scopedChanged = 0;
   let heap = 0;
   // One untimed warm-up (JIT), then the timed runs.
   compileMesh(s1, reg);
@@ -137,6 +155,11 @@ export function runCompileBench(
     const second = compileMesh(s2, reg, first);
     warm.push(performance.now() - t);
     changed = second.changed.size;
+
+    t = performance.now();
+    const third = compileMesh(s3, reg, first);
+    scoped.push(performance.now() - t);
+    scopedChanged = third.changed.size;
   }
   const compileMs = median(cold);
   const baselineMs = median(baseline);
@@ -147,6 +170,8 @@ export function runCompileBench(
     compileMs: Math.round(compileMs),
     recompileMs: Math.round(median(warm)),
     recompileChanged: changed,
+    scopedRecompileMs: Math.round(median(scoped)),
+    scopedRecompileChanged: scopedChanged,
     baselineMs: Math.round(baselineMs),
     compileVsBaseline: Number((compileMs / baselineMs).toFixed(1)),
     heapMb: Math.round(heap / 1024 / 1024),

@@ -44,6 +44,15 @@ export interface MeshCompilation {
   removed: readonly string[];
   /** What was skipped or degraded, for diagnostics and events. */
   problems: readonly MeshCompileProblem[];
+  /** Outbound views by namespace with the fingerprint of their inputs (reused when equal). */
+  readonly views: ReadonlyMap<string, MemoView>;
+}
+
+/** A namespace's outbound view as compiled, kept for the next incremental compile. */
+export interface MemoView {
+  fingerprint: string;
+  view: View;
+  problems: readonly MeshCompileProblem[];
 }
 
 function assemble(views: readonly View[], previous: ProxyConfig | undefined): ProxyConfig {
@@ -80,7 +89,8 @@ export function compileMesh(
     trustDomain: options.trustDomain ?? 'cluster.local',
   });
   const builder = new ViewBuilder(index, problems, security);
-  const outbound = new Map<string, View>();
+  const outboundViews = new Map<string, MemoView>();
+  const optionsKey = `${options.autoMtls ?? true}|${options.trustDomain ?? 'cluster.local'}`;
   const configs = new Map<string, ProxyConfig>();
   const changed = new Set<string>();
   for (const p of index.proxies) {
@@ -88,9 +98,22 @@ export function compileMesh(
     if (p.kind === 'gateway') {
       views = [builder.gateway(p)];
     } else {
-      let out = outbound.get(p.namespace);
-      if (out === undefined) outbound.set(p.namespace, (out = builder.outbound(p.namespace)));
-      views = [out, inbound(index, security, p)];
+      let memo = outboundViews.get(p.namespace);
+      if (memo === undefined) {
+        const fingerprint = index.outboundFingerprint(p.namespace, optionsKey);
+        const prev = previous?.views.get(p.namespace);
+        if (prev !== undefined && prev.fingerprint === fingerprint) {
+          // Nothing this namespace's sidecars see has changed: reuse the compiled view.
+          memo = prev;
+          problems.push(...prev.problems);
+        } else {
+          const before = problems.length;
+          const view = builder.outbound(p.namespace);
+          memo = { fingerprint, view, problems: problems.slice(before) };
+        }
+        outboundViews.set(p.namespace, memo);
+      }
+      views = [memo.view, inbound(index, security, p)];
     }
     const prev = previous?.configs.get(p.id);
     const config = assemble(views, prev);
@@ -100,7 +123,14 @@ export function compileMesh(
   const removed: string[] = [];
   if (previous !== undefined)
     for (const id of previous.configs.keys()) if (!configs.has(id)) removed.push(id);
-  return { revision: state.revision, configs, changed, removed, problems: dedupe(problems) };
+  return {
+    revision: state.revision,
+    configs,
+    changed,
+    removed,
+    problems: dedupe(problems),
+    views: outboundViews,
+  };
 }
 
 /** Problems found once per namespace view are reported once. */

@@ -14,6 +14,7 @@ import type { HTTPRoute } from '../../api/networking/virtual-service.js';
 import type { MeshState } from '../mesh-target.js';
 import type { EndpointRegistry, ProxyInstance } from '../registry.js';
 import type { MeshCompileProblem } from './codes.js';
+import { contentHash } from './hash.js';
 import {
   hostMatches,
   labelsMatch,
@@ -47,6 +48,8 @@ export interface ServiceEndpointSource {
 export interface ServiceInfo {
   /** `Service/ns/name` or `ServiceEntry/ns/name/host`. */
   key: string;
+  /** The object it comes from, `Kind/namespace/name`. */
+  objectKey: string;
   kind: 'Service' | 'ServiceEntry';
   fqdn: string;
   namespace: string;
@@ -174,6 +177,10 @@ export class MeshIndex {
   readonly others = new Map<string, MeshState['objects'][number][]>();
   readonly proxies: ProxyInstance[] = [];
   readonly problems: MeshCompileProblem[] = [];
+  /** Content hash of each object (`Kind/namespace/name`), for incremental compiles. */
+  readonly objectHashes = new Map<string, string>();
+  /** Content hash of the whole registry. */
+  readonly registryHash: string;
   readonly namespaces: string[];
   private readonly proxiesByNs = new Map<string, ProxyInstance[]>();
   private readonly labelIndex = new Map<string, Map<string, ProxyInstance[]>>();
@@ -188,6 +195,10 @@ export class MeshIndex {
   constructor(state: MeshState, registry: EndpointRegistry) {
     for (const o of state.objects) {
       try {
+        this.objectHashes.set(
+          `${o.kind}/${o.namespace}/${o.name}`,
+          contentHash(JSON.stringify(o.object)),
+        );
         this.add(o);
       } catch (e) {
         this.problems.push({
@@ -224,6 +235,7 @@ export class MeshIndex {
         l.push(p);
       }
     }
+    this.registryHash = contentHash(JSON.stringify(this.proxies));
     const ns = new Set<string>();
     for (const p of this.proxies) ns.add(p.namespace);
     for (const s of this.services) ns.add(s.namespace);
@@ -277,6 +289,7 @@ export class MeshIndex {
         }
         const info: ServiceInfo = {
           key,
+          objectKey: key,
           kind: 'Service',
           fqdn: serviceFqdn(o.name, o.namespace),
           namespace: o.namespace,
@@ -315,6 +328,7 @@ export class MeshIndex {
           const host = h.toLowerCase();
           this.services.push({
             key: `${key}/${host}`,
+            objectKey: key,
             kind: 'ServiceEntry',
             fqdn: host,
             namespace: o.namespace,
@@ -454,6 +468,27 @@ export class MeshIndex {
   /** Kubernetes Services in the proxy's namespace whose selector matches its labels. */
   servicesSelecting(p: ProxyInstance): readonly ServiceInfo[] {
     return this.selecting.get(p.id) ?? [];
+  }
+
+  /**
+   * A fingerprint of every input a namespace's outbound view reads: the registry (endpoints),
+   * the services, VirtualServices and DestinationRules visible there, and the peer
+   * authentication policies (auto-mTLS). Equal fingerprints, equal views.
+   */
+  outboundFingerprint(namespace: string, extra: string): string {
+    const parts = [extra, this.registryHash];
+    const add = (key: string) => parts.push(key, this.objectHashes.get(key) ?? '');
+    let last = '';
+    for (const s of this.services) {
+      if (!visibleIn(s.visibility, namespace) || s.objectKey === last) continue;
+      last = s.objectKey;
+      add(s.objectKey);
+    }
+    for (const vs of this.virtualServices) if (visibleIn(vs.visibility, namespace)) add(vs.key);
+    for (const dr of this.destinationRules) if (visibleIn(dr.visibility, namespace)) add(dr.key);
+    for (const o of this.others.get('PeerAuthentication') ?? [])
+      add(`PeerAuthentication/${o.namespace}/${o.name}`);
+    return contentHash(parts.join('\n'));
   }
 
   /** Sidecar proxies of a namespace. */

@@ -81,6 +81,31 @@ spec:
     assert.deepEqual([...h2.changed].sort(), [shop.id, extra.id].sort());
   });
 
+  it('an unaffected namespace’s outbound view is reused, not rebuilt', () => {
+    const a = compileMesh(stateOf(...texts), registry);
+    const policy = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: cart-deny, namespace: shop}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin]}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: cart, namespace: shop}
+spec:
+  hosts: [cart]
+  exportTo: ["."]
+  http: [{route: [{destination: {host: cart}}], timeout: 1s}]
+`;
+    const c = compileMesh(stateOf(...texts, policy), registry, a);
+    assert.equal(c.views.get('default')?.view, a.views.get('default')?.view);
+    assert.notEqual(c.views.get('shop')?.view, a.views.get('shop')?.view);
+    assert.deepEqual([...c.changed], [shop.id]);
+    const pp = c.configs.get('default/productpage-v1/0');
+    assert.equal(pp, a.configs.get('default/productpage-v1/0'));
+  });
+
   it('a replica going away is reported as removed', () => {
     const a = compileMesh(stateOf(...texts), registry);
     const c = compileMesh(
