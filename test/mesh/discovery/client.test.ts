@@ -1,0 +1,193 @@
+/**
+ * The proxy's discovery client in-process against a real server, with fake timers and
+ * randomness: the reconnect schedule, the reset after a good stream, NACK keeping the
+ * running version, and the certificate handed to the proxy and re-requested at half-life.
+ */
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import net from 'node:net';
+import { after, test } from 'node:test';
+import pino from 'pino';
+import type { ProxyConfig } from '../../../src/api/proxy-config.js';
+import { startDiscovery, type Discovery } from '../../../src/mesh/discovery/index.js';
+import {
+  DiscoveryClient,
+  type Timers,
+  type WorkloadCertificate,
+} from '../../../src/proxy/discovery-client.js';
+import type { ApplyResult } from '../../../src/proxy/proxy.js';
+import { waitFor } from './helpers.js';
+
+const log = pino({ level: 'silent' });
+const cleanups: (() => unknown)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** Timers the test fires by hand; each armed timer is recorded with its delay. */
+class FakeTimers implements Timers {
+  armed: { ms: number; fn: () => void; id: number }[] = [];
+  private next = 1;
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.next++;
+    this.armed.push({ ms, fn, id });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.armed = this.armed.filter((t) => t.id !== h);
+  }
+  /** Fires the earliest-armed timer whose delay satisfies `pred`. */
+  fire(pred: (ms: number) => boolean = () => true): number {
+    const t = this.armed.find((x) => pred(x.ms));
+    if (!t) throw new Error('no armed timer');
+    this.armed = this.armed.filter((x) => x !== t);
+    t.fn();
+    return t.ms;
+  }
+}
+
+/** A stand-in for Proxy: accepts configs whose listeners array is non-empty. */
+class FakeTarget {
+  version: string | null = null;
+  identities: WorkloadCertificate[] = [];
+  apply(value: unknown): ApplyResult {
+    const c = value as ProxyConfig;
+    if (c.listeners.length === 0)
+      return { ok: false, error: { code: 'SLUICE_PROXY_CONFIG_INVALID', message: 'no listener' } };
+    this.version = c.version;
+    return { ok: true, version: c.version };
+  }
+  setIdentity(id: WorkloadCertificate): ApplyResult {
+    this.identities.push(id);
+    return { ok: true };
+  }
+}
+
+function cfg(version: string, listeners = 1): ProxyConfig {
+  return {
+    apiVersion: 'sluice.dev/v1alpha1',
+    kind: 'ProxyConfig',
+    version,
+    listeners: Array.from({ length: listeners }, () => ({ name: 'outbound', virtualHosts: [] })),
+    clusters: [],
+  };
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+test('reconnects with capped exponential backoff, resets after a good stream, keeps the last good config', async () => {
+  const port = await freePort();
+  const timers = new FakeTimers();
+  const target = new FakeTarget();
+  // The server's token key lives only in memory: start it once to issue, restart on `port`.
+  let d: Discovery | null = null;
+  const id = 'default/a/0';
+  const tokenServer = await startDiscovery({ logger: log });
+  const token = tokenServer.issueToken(id);
+  await tokenServer.close();
+  const client = new DiscoveryClient({
+    config: { url: `http://127.0.0.1:${port}`, proxyId: id, token },
+    baseDir: '.',
+    target,
+    logger: log,
+    timers,
+    random: () => 0,
+    backoff: { initialMs: 100, maxMs: 1000 },
+    pingIntervalMs: 0,
+    certificates: false,
+  });
+  cleanups.push(() => client.stop());
+  client.start();
+  // Nothing listens: each failed attempt arms the next, 50% of min(1000, 100·2^n) with random 0.
+  const delays: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    await waitFor(() => timers.armed.length === 1, `attempt ${i} failing`);
+    delays.push(timers.fire());
+  }
+  assert.deepEqual(delays, [50, 100, 200, 400, 500, 500]);
+  assert.equal(client.status().lastError?.code, 'SLUICE_DISCOVERY_CLIENT_DISCONNECTED');
+
+  // The server comes up (another token key: the client is refused and keeps backing off).
+  d = await startDiscovery({ logger: log, port });
+  cleanups.push(() => d?.close());
+  await waitFor(() => timers.armed.length === 1, 'the next attempt armed');
+  timers.fire();
+  await waitFor(
+    () => client.status().lastError?.code === 'SLUICE_DISCOVERY_UNAUTHENTICATED',
+    'the refusal',
+  );
+  await d.close();
+
+  // A server with the right key: connects, applies, ACKs; a bad config is NACKed, v1 stays.
+  d = await startDiscovery({ logger: log, port });
+  const good = new DiscoveryClient({
+    config: { url: d.url, proxyId: id, token: d.issueToken(id) },
+    baseDir: '.',
+    target,
+    logger: log,
+    timers,
+    random: () => 0,
+    backoff: { initialMs: 100, maxMs: 1000 },
+    pingIntervalMs: 0,
+    certificates: false,
+  });
+  await client.stop();
+  timers.armed = [];
+  cleanups.push(() => good.stop());
+  d.setConfigs(new Map([[id, cfg('v1')]]));
+  good.start();
+  assert.equal((await d.waitForAcks('v1', { timeoutMs: 10_000 }))[0]?.state, 'SYNCED');
+  d.setConfigs(new Map([[id, cfg('v2', 0)]]));
+  const [st] = await d.waitForAcks('v2', { timeoutMs: 10_000 });
+  assert.equal(st?.state, 'NACKED');
+  assert.equal(st?.reason?.code, 'SLUICE_PROXY_CONFIG_INVALID');
+  assert.equal(target.version, 'v1');
+  assert.deepEqual([good.status().acked, good.status().nacked], [1, 1]);
+  // The server goes away after a good stream: the first delay is the base one again.
+  await d.close();
+  await waitFor(() => timers.armed.length === 1, 'a reconnect armed after the close');
+  assert.equal(timers.fire(), 50);
+  assert.equal(target.version, 'v1');
+});
+
+test('the certificate reaches the proxy with its own key, and is re-requested at half its remaining lifetime', async () => {
+  const timers = new FakeTimers();
+  const target = new FakeTarget();
+  const d = await startDiscovery({ logger: log, workloadLifetimeMs: 3_600_000 });
+  cleanups.push(() => d.close());
+  const id = 'shop/cart/0';
+  const client = new DiscoveryClient({
+    config: { url: d.url, proxyId: id, token: d.issueToken(id, { serviceAccount: 'cart' }) },
+    baseDir: '.',
+    target,
+    logger: log,
+    timers,
+    pingIntervalMs: 0,
+  });
+  cleanups.push(() => client.stop());
+  client.start();
+  await waitFor(() => target.identities.length === 1, 'the first certificate');
+  const first = target.identities[0] as WorkloadCertificate;
+  assert.equal(first.spiffeId, 'spiffe://cluster.local/ns/shop/sa/cart');
+  const x = new X509Certificate(first.certificateChainPem);
+  assert.ok(x.checkPrivateKey((await import('node:crypto')).createPrivateKey(first.privateKeyPem)));
+  assert.deepEqual(first.trustBundlePem, d.ca.trustBundle());
+  // The rotation timer: half of the ~1 h left.
+  const rotation = timers.armed.find((t) => t.ms > 1000);
+  assert.ok(
+    rotation && Math.abs(rotation.ms - 1_800_000) < 60_000,
+    `rotation in ${rotation?.ms} ms`,
+  );
+  timers.fire((ms) => ms > 1000);
+  await waitFor(() => target.identities.length === 2, 'the rotated certificate');
+  const second = target.identities[1] as WorkloadCertificate;
+  assert.notEqual(second.privateKeyPem, first.privateKeyPem);
+  assert.notEqual(new X509Certificate(second.certificateChainPem).serialNumber, x.serialNumber);
+  assert.equal(client.status().certificate?.rotations, 1);
+});
