@@ -10,6 +10,8 @@ import type { PlatformEvent, WorkloadStatus } from '../../src/platform/platform.
 import type { LocalPlatform } from '../../src/platform/local/index.js';
 import { alive, demoDeployment, get, localPlatform, until } from './helpers.js';
 
+/** Generous: the machine may be shared and loaded; the wait ends as soon as the condition holds. */
+const LONG = 60_000;
 const statusOf = (p: LocalPlatform, name: string): WorkloadStatus | undefined =>
   p.status().find((s) => s.name === name);
 const running = (name: string, replicas: number) => (p: LocalPlatform) => {
@@ -22,7 +24,7 @@ test('two replicas become ready and answer through their sidecars; image ignored
   const p = localPlatform(t, { onEvent: (e) => events.push(e) });
   const spec = demoDeployment({ version: 'v1', replicas: 2 });
   await p.apply([spec]);
-  await p.waitFor(running('demo', 2));
+  await p.waitFor(running('demo', 2), LONG);
   await p.apply([spec]); // the same spec again: no new replica, no repeated note
 
   const reg = p.registry();
@@ -81,14 +83,14 @@ test('a killed app restarts with backoff; one that always exits is CrashLoopBack
       command: ['node', '-e', 'console.log("boom: config missing"); process.exit(3)'],
     }),
   ]);
-  await p.waitFor(running('demo', 1));
+  await p.waitFor(running('demo', 1), LONG);
   const before = statusOf(p, 'demo')?.replicaStatuses?.[0]?.containers[0];
   assert.ok(before?.pid);
   process.kill(before.pid, 'SIGKILL');
   await p.waitFor((x) => {
     const c = statusOf(x, 'demo')?.replicaStatuses?.[0]?.containers[0];
     return c?.restarts === 1 && c.ready && c.pid !== before.pid;
-  });
+  }, LONG);
   const after = statusOf(p, 'demo')?.replicaStatuses?.[0]?.containers[0];
   assert.equal(after?.lastExitCode, 137, 'killed by SIGKILL');
   const inst = p.registry().proxies.find((x) => x.workload === 'demo');
@@ -99,7 +101,7 @@ test('a killed app restarts with backoff; one that always exits is CrashLoopBack
     return (
       s?.phase === 'CrashLoopBackOff' && (s.replicaStatuses?.[0]?.containers[0]?.restarts ?? 0) >= 3
     );
-  });
+  }, LONG);
   const s = statusOf(p, 'crasher');
   const c = s?.replicaStatuses?.[0]?.containers[0];
   assert.equal(c?.lastExitCode, 3);
@@ -121,7 +123,7 @@ test('a killed app restarts with backoff; one that always exits is CrashLoopBack
 test('a rolling update under a request loop fails no request', async (t) => {
   const p = localPlatform(t, { drainMs: 500 });
   await p.apply([demoDeployment({ version: 'v1', replicas: 2 })]);
-  await p.waitFor(running('demo', 2));
+  await p.waitFor(running('demo', 2), LONG);
   const oldPids = p.pids();
   const seen = new Map<string, number>();
   const failures: string[] = [];
@@ -168,16 +170,16 @@ test('a rolling update under a request loop fails no request', async (t) => {
 test('scaling up and down keeps the lowest ordinals', async (t) => {
   const p = localPlatform(t);
   await p.apply([demoDeployment({ version: 'v1', replicas: 1 })]);
-  await p.waitFor(running('demo', 1));
+  await p.waitFor(running('demo', 1), LONG);
   await p.apply([demoDeployment({ version: 'v1', replicas: 3 })]);
-  await p.waitFor(running('demo', 3));
+  await p.waitFor(running('demo', 3), LONG);
   const names = () => p.registry().proxies.map((x) => x.id.replace(/.*-/, ''));
   assert.deepEqual(names(), ['0', '1', '2']);
   await p.apply([demoDeployment({ version: 'v1', replicas: 1 })]);
-  await p.waitFor((x) => running('demo', 1)(x) && x.registry().proxies.length === 1);
+  await p.waitFor((x) => running('demo', 1)(x) && x.registry().proxies.length === 1, LONG);
   assert.deepEqual(names(), ['0']);
   await p.remove([{ namespace: 'test', name: 'demo' }]);
-  await p.waitFor((x) => x.status().length === 0 && x.registry().proxies.length === 0);
+  await p.waitFor((x) => x.status().length === 0 && x.registry().proxies.length === 0, LONG);
 });
 
 test('a refused spec is coded in the status and the running version keeps serving', async (t) => {
@@ -186,11 +188,11 @@ test('a refused spec is coded in the status and the running version keeps servin
   delete (broken.object.spec as { template: { spec: { containers: { command?: unknown }[] } } })
     .template.spec.containers[0]?.command;
   await p.apply([broken]);
-  await p.waitFor((x) => statusOf(x, 'other')?.phase === 'Invalid');
+  await p.waitFor((x) => statusOf(x, 'other')?.phase === 'Invalid', LONG);
   assert.equal(statusOf(p, 'other')?.error?.code, 'SLUICE_PLATFORM_SPEC_INVALID');
 
   await p.apply([demoDeployment({ version: 'v1' })]);
-  await p.waitFor(running('demo', 1));
+  await p.waitFor(running('demo', 1), LONG);
   const pids = p.pids();
   const bad = demoDeployment({ version: 'v2' });
   (
@@ -230,7 +232,7 @@ test('frontend → backend through the sidecars: the app calls SLUICE_OUTBOUND, 
       env: { BACKEND_URL: 'http://backend.test:9898/' },
     }),
   ]);
-  await p.waitFor((x) => running('backend', 1)(x) && running('frontend', 1)(x));
+  await p.waitFor((x) => running('backend', 1)(x) && running('frontend', 1)(x), LONG);
   const reg = p.registry();
   const backend = reg.proxies.find((x) => x.workload === 'backend');
   const frontend = reg.proxies.find((x) => x.workload === 'frontend');
@@ -296,12 +298,12 @@ test('close() stops every process, SIGKILL for one that ignores SIGTERM', async 
       },
     },
   ]);
-  await p.waitFor((x) => running('demo', 2)(x) && running('stubborn', 1)(x));
+  await p.waitFor((x) => running('demo', 2)(x) && running('stubborn', 1)(x), LONG);
   const pids = p.pids();
   assert.equal(pids.length, 12, 'guard + process for 3 sidecars and 3 containers');
   assert.ok(pids.every(alive));
   await p.close();
-  await until(() => pids.every((pid) => !alive(pid)), 'every process to be gone', 5000);
+  await until(() => pids.every((pid) => !alive(pid)), 'every process to be gone', 15_000);
   await assert.rejects(p.apply([demoDeployment({ version: 'v1' })]), {
     code: 'SLUICE_PLATFORM_CLOSED',
   });

@@ -350,12 +350,19 @@ export class LocalPlatform implements Platform {
     }
     const reg = this.registry();
     const text = JSON.stringify(reg);
-    if (text !== this.lastRegistry) {
+    if (text !== this.lastRegistry && !this.closed) {
       this.lastRegistry = text;
+      const failed = (err: unknown) =>
+        this.log.error(
+          { reason: (err as Error)?.message ?? String(err) },
+          'onChange callback failed',
+        );
       try {
-        this.opts.onChange?.(reg);
+        // An async callback's rejection is logged, never left unhandled.
+        const r = this.opts.onChange?.(reg) as unknown;
+        if (r instanceof Promise) r.catch(failed);
       } catch (err) {
-        this.log.error({ reason: (err as Error).message }, 'onChange callback threw');
+        failed(err);
       }
     }
     for (const l of [...this.listeners]) l();

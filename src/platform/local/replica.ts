@@ -511,6 +511,8 @@ export class Replica {
   private async runProbe(slot: ProcessSlot, c: ContainerPlan): Promise<void> {
     const proc = slot.proc;
     if (this.stopping || proc === null || !proc.running) return;
+    // Ready implies a known pid: status and diagnostics can always name the process.
+    await proc.commandPid;
     const probe: ProbePlan | undefined = c.readinessProbe;
     let ok: boolean;
     let periodMs = 1000;
