@@ -55,19 +55,48 @@ export interface MemoView {
   problems: readonly MeshCompileProblem[];
 }
 
+/** The views each compiled config was assembled from, for configJson. */
+const sources = new WeakMap<ProxyConfig, readonly View[]>();
+
+/**
+ * `JSON.stringify(config)` for a config compileMesh returned, byte for byte, built from the
+ * JSON of its shared parts (serialised once per view, not once per proxy). Configs are
+ * immutable values: a caller that changed one gets plain `JSON.stringify`-equivalent output
+ * only if it did not.
+ */
+export function configJson(config: ProxyConfig): string {
+  const views = sources.get(config);
+  if (views === undefined) return JSON.stringify(config);
+  const listeners: string[] = [];
+  const clusters: string[] = [];
+  for (const v of views) {
+    v.listenerJson ??= JSON.stringify(v.listener);
+    v.clustersJson ??= JSON.stringify(v.clusters).slice(1, -1);
+    listeners.push(v.listenerJson);
+    if (v.clustersJson !== '') clusters.push(v.clustersJson);
+  }
+  return (
+    `{"apiVersion":${JSON.stringify(config.apiVersion)},"kind":"ProxyConfig",` +
+    `"version":${JSON.stringify(config.version)},"listeners":[${listeners.join(',')}],` +
+    `"clusters":[${clusters.join(',')}]}`
+  );
+}
+
 function assemble(views: readonly View[], previous: ProxyConfig | undefined): ProxyConfig {
   const version = contentHash(views.map((v) => v.hash).join('|'));
   // Unchanged: hand back the previous object, so callers can compare by reference.
   if (previous !== undefined && previous.version === version) return previous;
   // concat copies each view's array in one go (much cheaper than pushing element by element).
   const clusters: Cluster[] = ([] as Cluster[]).concat(...views.map((v) => v.clusters));
-  return {
+  const config: ProxyConfig = {
     apiVersion: PROXY_CONFIG_API_VERSION,
     kind: 'ProxyConfig',
     version,
     listeners: views.map((v) => v.listener),
     clusters,
   };
+  sources.set(config, views);
+  return config;
 }
 
 /**

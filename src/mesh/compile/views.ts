@@ -28,6 +28,9 @@ export interface View {
   clusters: Cluster[];
   /** Content hash of listener and clusters (the same view always hashes the same). */
   hash: string;
+  /** JSON of `listener` and of `clusters` without brackets, computed on first use. */
+  listenerJson?: string;
+  clustersJson?: string;
 }
 
 export class ViewBuilder {

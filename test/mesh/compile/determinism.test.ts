@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileMesh } from '../../../src/mesh/compile/index.js';
+import { compileMesh, configJson } from '../../../src/mesh/compile/index.js';
 import {
   bookinfo,
   fixture,
@@ -31,6 +31,14 @@ describe('mesh compiler: determinism and incremental versions', () => {
     for (const [id, config] of a.configs) {
       assert.equal(JSON.stringify(config), JSON.stringify(c.configs.get(id)), id);
     }
+  });
+
+  it('configJson is JSON.stringify, byte for byte, from shared fragments', () => {
+    const a = compileMesh(stateOf(...texts), registry);
+    for (const config of a.configs.values())
+      assert.equal(configJson(config), JSON.stringify(config));
+    const plain = JSON.parse(JSON.stringify([...a.configs.values()][0]));
+    assert.equal(configJson(plain), JSON.stringify(plain));
   });
 
   it('versions differ between proxies with different inbound parts', () => {
