@@ -21,7 +21,11 @@ const running = (name: string, replicas: number) => (p: LocalPlatform) => {
 
 test('two replicas become ready and answer through their sidecars; image ignored is said once', async (t) => {
   const events: PlatformEvent[] = [];
-  const p = localPlatform(t, { onEvent: (e) => events.push(e) });
+  const registries: string[] = [];
+  const p = localPlatform(t, {
+    onEvent: (e) => events.push(e),
+    onChange: (r) => registries.push(JSON.stringify(r)),
+  });
   const spec = demoDeployment({ version: 'v1', replicas: 2 });
   await p.apply([spec]);
   await p.waitFor(running('demo', 2), LONG);
@@ -45,6 +49,10 @@ test('two replicas become ready and answer through their sidecars; image ignored
     assert.equal(answer.json?.hostname, inst.id.split('/')[2], 'HOSTNAME is the replica name');
   }
   assert.equal(hostPorts.size, 2);
+  // onChange saw each change once, ending with the registry as it is now.
+  await until(() => registries.at(-1) === JSON.stringify(p.registry()), 'the last onChange');
+  assert.ok(registries.every((r, i) => i === 0 || r !== registries[i - 1]));
+  assert.ok(registries.length >= 3, 'sidecars reported, then ready one by one');
 
   const st = statusOf(p, 'demo');
   assert.ok(
