@@ -27,6 +27,7 @@ import {
   redirectTerminal,
   type CompiledCors,
 } from './filters.js';
+import { CompiledGateway, GatewayServerFilter, type CredentialPaths } from './gateway.js';
 import { compileMatch, compileStringMatch, type RequestMatcher } from './match.js';
 import type { ClusterManager, CompiledCluster } from './upstream/cluster.js';
 import { compileListenerSecurity } from './security/filters.js';
@@ -264,6 +265,8 @@ export interface CompiledListener {
   readonly entry: Next;
   /** Peer authentication of new connections (security/); absent or null: plaintext only. */
   readonly peerAuth?: PeerAuthPolicy | null;
+  /** Gateway servers (TLS by SNI, hosts, httpsRedirect); null without `servers`. */
+  readonly gateway?: CompiledGateway | null;
 }
 
 export interface CompiledConfig {
@@ -285,6 +288,8 @@ export interface CompileContext {
   dispatch: Next;
   /** Identity and JWKS state for the listeners' security sections. */
   security?: SecurityRuntime;
+  /** Where gateway certificate files and named credentials are found. */
+  credentials?: CredentialPaths;
 }
 
 function bucket(rl: LocalRateLimit, where: string): TokenBucket {
@@ -501,6 +506,16 @@ export function compileConfig(config: ProxyConfig, ctx: CompileContext): Compile
       throw new ConfigCompileError(`duplicate listener ${JSON.stringify(l.name)}`);
     const where = `listeners[${i}]`;
     const filters: Filter[] = [...ctx.serverFilters];
+    // server: the Gateway server of the request's host (404, or 301 for httpsRedirect).
+    const gateway =
+      l.servers === undefined
+        ? null
+        : new CompiledGateway(
+            l.servers,
+            where,
+            ctx.credentials ?? { baseDir: process.cwd(), credentialsDir: 'credentials' },
+          );
+    if (gateway !== null) filters.push(new GatewayServerFilter(gateway));
     // server: peer authentication per port, JWT, authorization (security/filters.ts).
     const security = compileListenerSecurity(l, where, ctx.security ?? null);
     filters.push(...security.filters);
@@ -511,6 +526,7 @@ export function compileConfig(config: ProxyConfig, ctx: CompileContext): Compile
       vhosts: compileVirtualHosts(l.virtualHosts, where, ctx, clusters),
       entry: compose(filters, ctx.dispatch),
       peerAuth: security.peerAuth,
+      gateway,
     });
   }
   return {

@@ -208,7 +208,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     this.method = head.method;
     this.start = now();
     this.bodyDone = !bodyExpected;
-    this.scheme = listener.scheme;
+    this.scheme = conn.secure ? 'https' : listener.scheme;
     let target = head.target;
     let authority: string | undefined;
     if (target.charCodeAt(0) !== 0x2f) {

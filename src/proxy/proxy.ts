@@ -181,6 +181,10 @@ export class Proxy {
         serverFilters: this.serverFilters,
         dispatch: dispatchRoute,
         security: this.security,
+        credentials: {
+          baseDir: this.baseDir,
+          credentialsDir: resolve(this.baseDir, this.bootstrap.credentialsDir ?? 'credentials'),
+        },
       });
     } catch (e) {
       const err =

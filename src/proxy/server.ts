@@ -98,7 +98,15 @@ export class ListenerRuntime {
         // Peer authentication (security/peer-auth.ts) sniffs, terminates mTLS, then adopts.
         const policy = this.snapshot?.listener.peerAuth;
         const sec = this.runtime.security;
-        if (policy == null || sec === undefined) this.adopt(socket, null);
+        const gateway = this.snapshot?.listener.gateway;
+        // Gateway servers: TLS terminated by SNI certificate, or plain HTTP (gateway.ts).
+        if (gateway != null) {
+          gateway.accept(
+            socket,
+            (s, secure) => (this.adopt(s, null).secure = secure),
+            this.runtime.headTimeoutMs,
+          );
+        } else if (policy == null || sec === undefined) this.adopt(socket, null);
         else {
           this.peerAuth ??= new PeerAuthenticator(
             sec.identity,
@@ -130,10 +138,11 @@ export class ListenerRuntime {
   }
 
   /** Starts serving HTTP on an accepted connection; `peer` is its verified mTLS identity. */
-  adopt(socket: net.Socket, peer: PeerIdentity | null): void {
+  adopt(socket: net.Socket, peer: PeerIdentity | null): ServerConnection {
     const c = new ServerConnection(socket, this);
     c.peer = peer;
     this.connections.add(c);
+    return c;
   }
 
   /** Stops accepting; closes idle connections, lets busy ones finish their request. */
@@ -302,6 +311,8 @@ export interface Downstream {
   readonly remoteAddress: string;
   /** The peer's verified mTLS identity, or null. */
   peer: PeerIdentity | null;
+  /** Arrived over TLS terminated by a gateway server (the request's scheme is https). */
+  secure: boolean;
   cork(): void;
   uncork(): void;
   writeHead(s: string): void;
@@ -323,6 +334,8 @@ export class ServerConnection implements TimerTarget, Downstream {
   readonly remoteAddress: string;
   /** The peer's verified identity when the connection is mTLS, else null (set on adopt). */
   peer: PeerIdentity | null = null;
+  /** TLS terminated by a gateway server (set on adopt). */
+  secure = false;
   private buf: Buffer | null = null;
   /** Requests started on this connection (the HTTP/2 preface is looked for before the first). */
   private served = 0;

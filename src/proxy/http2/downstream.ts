@@ -92,6 +92,7 @@ export class H2Downstream implements Downstream, ChunkSink {
   readonly socket: net.Socket;
   readonly remoteAddress: string;
   peer: PeerIdentity | null;
+  readonly secure = false;
   private readonly stream: http2.ServerHttp2Stream;
   private readonly ex: Exchange | null = null;
   /** Request body framed as chunked for the HTTP/1.1 form (no content-length given). */

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { ProxyConfig } from '../../src/api/proxy-config.js';
+import { Proxy } from '../../src/proxy/proxy.js';
+import { bootstrap, cluster, raw, request, silent, upstream, withCleanup } from './helpers.js';
+
+let dir = '';
+
+/** A self-signed certificate for `host` (openssl, as an operator would make one). */
+function cert(host: string, certFile: string, keyFile: string): void {
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${host}`,
+      '-addext',
+      `subjectAltName=DNS:${host}`,
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sluice-gw-'));
+  cert('a.example.com', join(dir, 'a.crt'), join(dir, 'a.key'));
+  mkdirSync(join(dir, 'credentials', 'b-cred'), { recursive: true });
+  cert(
+    'b.example.com',
+    join(dir, 'credentials', 'b-cred', 'tls.crt'),
+    join(dir, 'credentials', 'b-cred', 'tls.key'),
+  );
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function gatewayConfig(port: number, version = 'v1'): ProxyConfig {
+  return {
+    apiVersion: 'sluice.dev/v1alpha1',
+    kind: 'ProxyConfig',
+    version,
+    listeners: [
+      {
+        name: 'gateway',
+        servers: [
+          // relative to the bootstrap's directory
+          { hosts: ['a.example.com'], tls: { serverCertificate: 'a.crt', privateKey: 'a.key' } },
+          { hosts: ['default/b.example.com'], tls: { mode: 'SIMPLE', credentialName: 'b-cred' } },
+          { hosts: ['*.example.com'], httpsRedirect: true },
+          { hosts: ['open.test'] },
+        ],
+        virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ route: [{ cluster: 'web' }] }] }],
+      },
+    ],
+    clusters: [cluster('web', [port])],
+  };
+}
+
+function get(port: number, host: string, ca: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        servername: host,
+        headers: { host },
+        path: '/p?q=1',
+        ca,
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('gateway: TLS terminated per server by SNI (files and credentialName), hosts, httpsRedirect', () =>
+  withCleanup(async (defer) => {
+    const web = await upstream('web', (req, res) => {
+      res.end(`web ${req.headers.host} ${req.url}`);
+    });
+    defer(() => web.close());
+    const proxy = new Proxy({
+      bootstrap: bootstrap(gatewayConfig(web.port), {
+        listeners: { gateway: { port: 0 }, admin: { port: 0 } },
+      }),
+      log: silent,
+      baseDir: dir,
+    });
+    await proxy.start();
+    defer(() => proxy.stop());
+    assert.equal(proxy.version, 'v1');
+    const port = proxy.ports().gateway as number;
+    const caA = readFileSync(join(dir, 'a.crt'));
+    const caB = readFileSync(join(dir, 'credentials', 'b-cred', 'tls.crt'));
+    // each host gets its own certificate (verified by the client against that host's CA)
+    const a = await get(port, 'a.example.com', caA);
+    assert.equal(a.status, 200);
+    assert.equal(a.body, 'web a.example.com /p?q=1');
+    const b = await get(port, 'b.example.com', caB);
+    assert.equal(b.body, 'web b.example.com /p?q=1');
+    await assert.rejects(
+      get(port, 'b.example.com', caA),
+      /self.signed|unable to verify|certificate/i,
+    );
+    // a host no TLS server lists: 404 over TLS
+    const other = await get(port, 'c.example.com', caA).catch(() => null);
+    assert.ok(other === null || other.status === 404);
+    // plaintext: httpsRedirect server, open server, unknown host
+    const redirect = await request(port, {
+      path: '/x?y=2',
+      headers: { host: 'c.example.com:8080' },
+    });
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers.location, 'https://c.example.com/x?y=2');
+    assert.equal((await request(port, { headers: { host: 'open.test' } })).body, 'web open.test /');
+    assert.equal((await request(port, { headers: { host: 'a.example.com' } })).status, 301);
+    assert.equal((await request(port, { headers: { host: 'nope.test' } })).status, 404);
+    // garbage instead of a ClientHello: a TLS alert, closed; the gateway keeps serving
+    const junk = await raw(port, Buffer.from([0x16, 3, 1, 0, 5, 1, 2, 3, 4, 5]));
+    assert.ok(junk === '' || junk.charCodeAt(0) === 0x15, JSON.stringify(junk));
+    assert.equal((await get(port, 'a.example.com', caA)).status, 200);
+    // a missing certificate file rejects the version; the previous one keeps serving
+    const bad = gatewayConfig(web.port, 'v2');
+    bad.listeners[0]!.servers![0]!.tls = { serverCertificate: 'nope.crt', privateKey: 'a.key' };
+    const r = proxy.apply(bad, 'test');
+    assert.equal(r.ok, false);
+    assert.equal(r.error?.code, 'SLUICE_PROXY_CONFIG_COMPILE');
+    assert.equal(proxy.version, 'v1');
+    assert.equal((await get(port, 'a.example.com', caA)).status, 200);
+  }));
