@@ -194,3 +194,23 @@ test('every SLUICE_CA_ code used in src/mesh/ca is registered, and every registe
   for (const c of used) assert.ok(c in CA_ERROR_CODES, `${c} is not registered`);
   for (const c of Object.keys(CA_ERROR_CODES)) assert.ok(used.has(c), `${c} is never raised`);
 });
+
+test("the proxy's CSR (hand-written DER) is a valid PKCS#10 for OpenSSL and for the CA's library", async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const long = `spiffe://cluster.local/ns/default/sa/${'a'.repeat(200)}`;
+  for (const id of [ID, long]) {
+    const { csrPem } = await generateKeyAndCsr(id);
+    const csr = new x509.Pkcs10CertificateRequest(csrPem);
+    assert.ok(await csr.verify());
+    assert.equal(csr.subject, '');
+    const san = csr.extensions.find((e) => e instanceof x509.SubjectAlternativeNameExtension) as
+      x509.SubjectAlternativeNameExtension | undefined;
+    assert.deepEqual(san?.names.toJSON(), [{ type: 'url', value: id }]);
+    const openssl = spawnSync('openssl', ['req', '-noout', '-verify'], { input: csrPem });
+    if (openssl.error) {
+      t.diagnostic('openssl not on PATH: OpenSSL check skipped');
+      continue;
+    }
+    assert.equal(openssl.status, 0, openssl.stderr.toString());
+  }
+});
