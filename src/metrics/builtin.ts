@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from './clock.js';
 import { MetricsError, isMetricsError } from './errors.js';
-import { parseExposition } from './exposition.js';
+import { parseExposition, type ExpositionSample } from './exposition.js';
 import {
   errorMeasurement,
   noDataMeasurement,
@@ -66,15 +66,20 @@ export interface TargetHealth {
 }
 
 interface MutableSeries extends StoredSeries {
+  name: string;
   labels: Record<string, string>;
   t: number[];
   v: number[];
 }
 
-/** The in-memory store: series by metric name, each keyed by target and labels. */
+/**
+ * The in-memory store: series per target keyed as the target writes them (name + label
+ * text), indexed by metric name for queries.
+ */
 class SeriesStore implements SeriesSource {
   readonly names = BUILTIN_METRIC_NAMES;
-  private readonly byName = new Map<string, Map<string, MutableSeries>>();
+  private readonly byTarget = new Map<string, Map<string, MutableSeries>>();
+  private readonly byName = new Map<string, Set<MutableSeries>>();
   private count = 0;
   private warnedFull = false;
 
@@ -84,30 +89,32 @@ class SeriesStore implements SeriesSource {
   ) {}
 
   series(name: string): Iterable<StoredSeries> {
-    return this.byName.get(name)?.values() ?? [];
+    return this.byName.get(name) ?? [];
   }
 
   get size(): number {
     return this.count;
   }
 
+  /** Whether the target's series `key` is stored (its labels need no parsing). */
+  known(target: string): (key: string) => boolean {
+    const m = this.byTarget.get(target);
+    return m ? (key) => m.has(key) : () => false;
+  }
+
   append(
     target: string,
     extra: Record<string, string>,
     at: number,
-    samples: { name: string; labels: Record<string, string>; value: number }[],
+    samples: ExpositionSample[],
   ): void {
+    let m = this.byTarget.get(target);
+    if (!m) {
+      m = new Map();
+      this.byTarget.set(target, m);
+    }
     for (const s of samples) {
-      let m = this.byName.get(s.name);
-      if (!m) {
-        m = new Map();
-        this.byName.set(s.name, m);
-      }
-      const labels = { ...extra, ...s.labels };
-      const keys = Object.keys(labels).sort();
-      let key = target;
-      for (const k of keys) key += `\u0001${k}\u0000${labels[k]}`;
-      let series = m.get(key);
+      let series = m.get(s.key);
       if (!series) {
         if (this.count >= this.maxSeries) {
           if (!this.warnedFull) {
@@ -119,8 +126,14 @@ class SeriesStore implements SeriesSource {
           }
           continue;
         }
-        series = { labels, t: [], v: [] };
-        m.set(key, series);
+        series = { name: s.name, labels: { ...extra, ...s.labels }, t: [], v: [] };
+        m.set(s.key, series);
+        let set = this.byName.get(s.name);
+        if (!set) {
+          set = new Set();
+          this.byName.set(s.name, set);
+        }
+        set.add(series);
         this.count++;
       }
       const last = series.t[series.t.length - 1];
@@ -131,13 +144,14 @@ class SeriesStore implements SeriesSource {
   }
 
   prune(before: number): void {
-    for (const m of this.byName.values()) {
+    for (const [target, m] of this.byTarget) {
       for (const [key, s] of m) {
         let cut = 0;
         while (cut < s.t.length && (s.t[cut] as number) < before) cut++;
         if (cut === 0) continue;
         if (cut === s.t.length) {
           m.delete(key);
+          this.byName.get(s.name)?.delete(s);
           this.count--;
           this.warnedFull = false;
         } else {
@@ -145,6 +159,7 @@ class SeriesStore implements SeriesSource {
           s.v.splice(0, cut);
         }
       }
+      if (m.size === 0) this.byTarget.delete(target);
     }
   }
 }
@@ -234,7 +249,10 @@ export class BuiltinProvider implements MetricProvider {
       const res = await this.fetch(target.url, { signal: ac.signal });
       const text = await res.text();
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-      const samples = parseExposition(text, { names: BUILTIN_METRIC_NAMES });
+      const samples = parseExposition(text, {
+        names: BUILTIN_METRIC_NAMES,
+        known: this.store.known(target.url),
+      });
       const extra = { instance: new URL(target.url).host, ...target.labels };
       if (!this.closed) this.store.append(target.url, extra, at, samples);
     } catch (err) {

@@ -440,10 +440,20 @@ class Evaluator {
     const end = this.at - e.offsetMs;
     const start = end - e.rangeMs;
     const out: Sample[] = [];
+    // Label values repeat across series (one workload, many codes and buckets): test each once.
+    const memo = e.sel.matchers.map(() => new Map<string, boolean>());
     for (const series of this.source.series(e.sel.name)) {
       let ok = true;
-      for (const m of e.sel.matchers) {
-        if (!m.test(series.labels[m.name] ?? '')) {
+      for (let i = 0; i < e.sel.matchers.length; i++) {
+        const m = e.sel.matchers[i] as Matcher;
+        const seen = memo[i] as Map<string, boolean>;
+        const v = series.labels[m.name] ?? '';
+        let pass = seen.get(v);
+        if (pass === undefined) {
+          pass = m.test(v);
+          seen.set(v, pass);
+        }
+        if (!pass) {
           ok = false;
           break;
         }

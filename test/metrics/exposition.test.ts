@@ -43,6 +43,14 @@ describe('exposition parser', () => {
     assert.ok(all.some((s) => s.name === 'sluice_proxy_config_applied_total' && s.value === 0));
   });
 
+  it('skips the label parsing of known series, keyed by their text', () => {
+    const text = 'a{x="1"} 1\na{x="2"} 2\n';
+    const [first, second] = parseExposition(text, { known: (k) => k === 'a{x="1"}' });
+    assert.deepEqual(first, { name: 'a', key: 'a{x="1"}', labels: {}, value: 1 });
+    assert.deepEqual(second, { name: 'a', key: 'a{x="2"}', labels: { x: '2' }, value: 2 });
+    assert.throws(() => parseExposition('a{x="1"} 1 }'), { code: 'SLUICE_METRICS_BAD_EXPOSITION' });
+  });
+
   it('keeps only the names asked for', () => {
     const stats = new StatsRegistry();
     stats.scope('a', () => scopeLabels()).record(200, '', 3, 10, 10);
@@ -65,14 +73,21 @@ describe('exposition parser', () => {
     const got = parseExposition(text);
     assert.deepEqual(got[0], {
       name: 'x',
+      key: 'x{a="1",b="q\\"uote",c="back\\\\slash",d="new\\nline",}',
       labels: { a: '1', b: 'q"uote', c: 'back\\slash', d: 'new\nline' },
       value: 3,
     });
     assert.equal(got[1]?.value, 4500);
-    assert.deepEqual(got[2], { name: 'z', labels: { a: 'v' }, value: Infinity });
+    assert.deepEqual(got[2], {
+      name: 'z',
+      key: 'z{ a = "v" }',
+      labels: { a: 'v' },
+      value: Infinity,
+    });
     assert.equal(got[3]?.value, -Infinity);
     assert.ok(Number.isNaN(got[4]?.value));
-    assert.deepEqual(got[5], { name: 'e', labels: {}, value: 0 });
+    assert.deepEqual(got[5], { name: 'e', key: 'e{}', labels: {}, value: 0 });
+    assert.equal(got[1]?.key, 'y');
   });
 
   const bad: [string, RegExp][] = [
