@@ -169,7 +169,12 @@ export class DiscoveryServer {
       return version === undefined ? recs : recs.filter((r) => r.latest?.version === version);
     };
     const settled = (r: ProxyRecord): boolean => {
-      const s = this.statusOf(r).state;
+      const s = syncState({
+        connected: r.conn !== null,
+        acked: r.acked,
+        latest: r.latest?.version ?? null,
+        nack: r.nack,
+      });
       return s === 'SYNCED' || s === 'NACKED';
     };
     const missing = (): string[] => {
