@@ -165,6 +165,7 @@ export class Replica {
   private bootstrapFile = '';
   private configFile = '';
   private fixedBootstrap: ProxyBootstrap | null = null;
+  private stopped: Promise<void> | null = null;
 
   constructor(
     private readonly ctx: ReplicaContext,
@@ -607,8 +608,13 @@ export class Replica {
    * then after `drainMs` the sidecar gets SIGTERM (it finishes requests in flight), then the
    * containers; SIGKILL after `graceMs` for each.
    */
-  async stop(drainMs: number, graceMs: number): Promise<void> {
-    if (this.stopping) return;
+  stop(drainMs: number, graceMs: number): Promise<void> {
+    // A second caller (close() during a rollout's stop) waits for the same stop.
+    this.stopped ??= this.doStop(drainMs, graceMs);
+    return this.stopped;
+  }
+
+  private async doStop(drainMs: number, graceMs: number): Promise<void> {
     const wasReady = this.ready;
     this.stopping = true;
     clearTimeout(this.proxyTimer);
