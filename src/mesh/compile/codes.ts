@@ -12,6 +12,8 @@ export const MESH_COMPILE_CODES = {
     'Two virtual hosts claim the same domain on one listener; the first (in host order) keeps it.',
   SLUICE_MESH_PROXY_INVALID:
     'A registry entry lacks an id, namespace, address or port; no config is compiled for it.',
+  SLUICE_MESH_COMPILE_FAILED:
+    'Compiling one proxy failed unexpectedly; it keeps its previous config and the others compile.',
   SLUICE_MESH_ZERO_WEIGHT:
     'Every destination of a route has weight 0; the route answers 503 instead of forwarding.',
 } as const;

@@ -122,30 +122,41 @@ export function compileMesh(
   const optionsKey = `${options.autoMtls ?? true}|${options.trustDomain ?? 'cluster.local'}`;
   const configs = new Map<string, ProxyConfig>();
   const changed = new Set<string>();
-  for (const p of index.proxies) {
-    let views: View[];
-    if (p.kind === 'gateway') {
-      views = [builder.gateway(p)];
+  const viewOf = (namespace: string): MemoView => {
+    let memo = outboundViews.get(namespace);
+    if (memo !== undefined) return memo;
+    const fingerprint = index.outboundFingerprint(namespace, optionsKey);
+    const prev = previous?.views.get(namespace);
+    if (prev !== undefined && prev.fingerprint === fingerprint) {
+      // Nothing this namespace's sidecars see has changed: reuse the compiled view.
+      memo = prev;
+      problems.push(...prev.problems);
     } else {
-      let memo = outboundViews.get(p.namespace);
-      if (memo === undefined) {
-        const fingerprint = index.outboundFingerprint(p.namespace, optionsKey);
-        const prev = previous?.views.get(p.namespace);
-        if (prev !== undefined && prev.fingerprint === fingerprint) {
-          // Nothing this namespace's sidecars see has changed: reuse the compiled view.
-          memo = prev;
-          problems.push(...prev.problems);
-        } else {
-          const before = problems.length;
-          const view = builder.outbound(p.namespace);
-          memo = { fingerprint, view, problems: problems.slice(before) };
-        }
-        outboundViews.set(p.namespace, memo);
-      }
-      views = [memo.view, inbound(index, security, p)];
+      const before = problems.length;
+      const view = builder.outbound(namespace);
+      memo = { fingerprint, view, problems: problems.slice(before) };
     }
+    outboundViews.set(namespace, memo);
+    return memo;
+  };
+  for (const p of index.proxies) {
     const prev = previous?.configs.get(p.id);
-    const config = assemble(views, prev);
+    let config: ProxyConfig;
+    try {
+      const views =
+        p.kind === 'gateway'
+          ? [builder.gateway(p)]
+          : [viewOf(p.namespace).view, inbound(index, security, p)];
+      config = assemble(views, prev);
+    } catch (e) {
+      // A defect or an input shape nothing else caught: this proxy keeps its last config.
+      problems.push({
+        code: 'SLUICE_MESH_COMPILE_FAILED',
+        message: `proxy ${p.id}: ${(e as Error).message}`,
+      });
+      if (prev !== undefined) configs.set(p.id, prev);
+      continue;
+    }
     configs.set(p.id, config);
     if (prev?.version !== config.version) changed.add(p.id);
   }

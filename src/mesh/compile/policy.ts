@@ -147,7 +147,7 @@ function endpointsFor(
     for (const e of all) {
       if (subsetLabels !== undefined && !labelsMatch(subsetLabels, e.labels)) continue;
       // A named targetPort selects only the workloads that declare a port of that name.
-      if (named !== undefined && !e.proxy?.appPorts.some((a) => a.name === named)) continue;
+      if (named !== undefined && !e.proxy?.appPorts?.some((a) => a.name === named)) continue;
       endpoints.push(e.endpoint);
       infos.push(e);
     }

@@ -114,6 +114,18 @@ spec:
     assert.equal(pp, a.configs.get('default/productpage-v1/0'));
   });
 
+  it('a proxy whose compile fails keeps its previous config; the others compile', () => {
+    const a = compileMesh(stateOf(...texts), registry);
+    const broken = registry.proxies.map((p) =>
+      p.id === shop.id ? { ...p, appPorts: 5 as never } : p,
+    );
+    const c = compileMesh(stateOf(...texts), { proxies: broken }, a);
+    assert.ok(c.problems.some((p) => p.code === 'SLUICE_MESH_COMPILE_FAILED'));
+    assert.equal(c.configs.get(shop.id), a.configs.get(shop.id));
+    assert.equal(c.configs.size, registry.proxies.length);
+    assert.equal(c.changed.has(shop.id), false);
+  });
+
   it('a replica going away is reported as removed', () => {
     const a = compileMesh(stateOf(...texts), registry);
     const c = compileMesh(
