@@ -42,6 +42,8 @@ export interface BuiltinProviderOptions {
   maxSeries?: number;
   /** Scrape on a timer; default true. With false, `scrapeNow()` is the only way to sample. */
   autoScrape?: boolean;
+  /** A scrape body over this size fails the scrape (BAD_EXPOSITION); default 32 MiB. */
+  maxScrapeBytes?: number;
 }
 
 export interface BuiltinProviderDeps {
@@ -172,6 +174,7 @@ export class BuiltinProvider implements MetricProvider {
   private readonly interval: number;
   private readonly timeout: number;
   private readonly retention: number;
+  private readonly maxBytes: number;
   private readonly log: Logger;
   private readonly fetch: typeof fetch;
   private timer: TimerHandle | undefined;
@@ -187,6 +190,7 @@ export class BuiltinProvider implements MetricProvider {
     this.interval = opts.scrapeIntervalMs ?? 5000;
     this.timeout = opts.scrapeTimeoutMs ?? Math.min(this.interval, 10_000);
     this.retention = opts.retentionMs ?? 15 * 60_000;
+    this.maxBytes = opts.maxScrapeBytes ?? 32 * 1024 * 1024;
     this.log = deps.logger.child({ component: 'metrics', provider: 'builtin' });
     this.store = new SeriesStore(opts.maxSeries ?? 50_000, this.log);
     this.fetch = deps.fetch ?? fetch;
@@ -247,8 +251,11 @@ export class BuiltinProvider implements MetricProvider {
     const timer = this.deps.clock.setTimeout(() => ac.abort(), this.timeout);
     try {
       const res = await this.fetch(target.url, { signal: ac.signal });
-      const text = await res.text();
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        throw new Error(`HTTP ${res.status}`);
+      }
+      const text = await readBounded(res, this.maxBytes, target.url);
       const samples = parseExposition(text, {
         names: BUILTIN_METRIC_NAMES,
         known: this.store.known(target.url),
@@ -312,6 +319,26 @@ export class BuiltinProvider implements MetricProvider {
     this.timer = undefined;
     await this.inFlight;
   }
+}
+
+/** The body as text, failing once it grows past `max` bytes (a sidecar never sends that much). */
+async function readBounded(res: Response, max: number, url: string): Promise<string> {
+  if (!res.body) return '';
+  const decoder = new TextDecoder();
+  let text = '';
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > max) {
+      await res.body.cancel().catch(() => undefined);
+      throw new MetricsError(
+        'SLUICE_METRICS_BAD_EXPOSITION',
+        `scrape of ${url} is over ${max} bytes`,
+      );
+    }
+    text += decoder.decode(chunk, { stream: true });
+  }
+  return text + decoder.decode();
 }
 
 function checkTarget(t: ScrapeTarget): void {

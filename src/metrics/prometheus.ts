@@ -47,6 +47,9 @@ export interface PrometheusProviderDeps {
 
 export const DEFAULT_PROMETHEUS_TIMEOUT_MS = 5000;
 
+/** A check's answer is a few hundred bytes; anything near this is not a usable answer. */
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
 /** The reachability query: Flagger's `IsOnline` asks the same. */
 const CHECK_QUERY = 'vector(1)';
 
@@ -58,7 +61,6 @@ const NETWORK_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   'EPIPE',
-  'ERR_BAD_RESPONSE',
 ]);
 
 /** Checks the options; throws MetricsError SLUICE_METRICS_CONFIG_INVALID when they are unusable. */
@@ -138,6 +140,7 @@ export class PrometheusProvider implements MetricProvider {
   /** Per request: no proxy from the environment, the TLS agent, headers and credentials. */
   private async prepare(config: InternalAxiosRequestConfig): Promise<InternalAxiosRequestConfig> {
     config.proxy = false;
+    config.maxContentLength = MAX_RESPONSE_BYTES;
     if (this.httpsAgent) config.httpsAgent = this.httpsAgent;
     for (const [k, v] of Object.entries(this.opts.headers ?? {})) config.headers.set(k, v);
     const auth = this.opts.auth;
@@ -207,6 +210,11 @@ export class PrometheusProvider implements MetricProvider {
       return new MetricsError(
         'SLUICE_METRICS_TIMEOUT',
         `prometheus at ${this.address} did not answer within ${this.timeoutMs} ms`,
+      );
+    if (code === 'ERR_BAD_RESPONSE')
+      return new MetricsError(
+        'SLUICE_METRICS_BAD_RESPONSE',
+        `prometheus answer unusable: ${e.message}`,
       );
     const detail = causeCode || code || 'network error';
     if (

@@ -287,6 +287,26 @@ describe('builtin provider: failing targets', () => {
     }
   });
 
+  it('a scrape body over the size limit fails the scrape, coded', async () => {
+    const clock = new FakeClock();
+    const exporter = await startExporter(TRAFFIC, () => clock.now());
+    const builtin = new BuiltinProvider(
+      { targets: [{ url: exporter.url }], autoScrape: false, maxScrapeBytes: 10_000 },
+      { logger: silent, clock },
+    );
+    try {
+      clock.advance(1000);
+      await builtin.scrapeNow();
+      const err = builtin.targetHealth()[0]?.lastError;
+      assert.equal(err?.code, 'SLUICE_METRICS_BAD_EXPOSITION');
+      assert.match(err?.message ?? '', /over 10000 bytes/);
+      assert.equal(builtin.seriesCount, 0);
+    } finally {
+      await builtin.close();
+      await exporter.close();
+    }
+  });
+
   it('scrapes on its own every interval (timers from the injected clock)', async () => {
     const clock = new FakeClock();
     const exporter = await startExporter(TRAFFIC, () => clock.now());
