@@ -316,3 +316,20 @@ test('close() stops every process, SIGKILL for one that ignores SIGTERM', async 
     code: 'SLUICE_PLATFORM_CLOSED',
   });
 });
+
+test('close() in the middle of a rolling update still leaves no process', async (t) => {
+  const p = localPlatform(t, { drainMs: 1000 });
+  await p.apply([demoDeployment({ version: 'v1', replicas: 2 })]);
+  await p.waitFor(running('demo', 2), LONG);
+  const seen = new Set(p.pids());
+  await p.apply([demoDeployment({ version: 'v2', replicas: 2 })]);
+  // An old replica is draining (its stop is in progress) when close() comes.
+  await p.waitFor((x) => {
+    for (const pid of x.pids()) seen.add(pid);
+    return (statusOf(x, 'demo')?.replicaStatuses ?? []).some((r) => r.phase === 'Terminating');
+  }, LONG);
+  for (const pid of p.pids()) seen.add(pid);
+  await p.close();
+  // close() resolves only after the stops already in progress have finished too.
+  assert.deepEqual([...seen].filter(alive), []);
+});
