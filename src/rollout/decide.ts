@@ -309,7 +309,7 @@ class Tick {
   }
 
   hooks(type: WebhookType) {
-    return (this.analysis?.webhooks ?? []).filter((w) => (w.type ?? 'rollout') === type);
+    return (this.analysis?.webhooks ?? []).filter((w) => (w.type || 'rollout') === type);
   }
 
   /** The outcomes of a gate's webhooks this tick, or a request for them. */
