@@ -47,6 +47,7 @@ export {
   type ProviderDeps,
   type ProviderType,
 } from './provider.js';
+export { ProviderPool, type ProviderPoolOptions } from './pool.js';
 export type { SecretSource } from './secret.js';
 export {
   templateProviderConfig,

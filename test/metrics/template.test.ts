@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { MetricTemplateProvider } from '../../src/api/flagger/metric-template.js';
 import type { SecretSource } from '../../src/metrics/secret.js';
 import { templateProviderConfig } from '../../src/metrics/template.js';
+import { MemoryProvider } from '../../src/metrics/memory.js';
+import { ProviderPool } from '../../src/metrics/pool.js';
+import { PrometheusProvider } from '../../src/metrics/prometheus.js';
+import { FakeClock, silent } from './helpers.js';
 
 const secrets: Record<string, Record<string, SecretSource>> = {
   'test/prom-basic': { username: { value: 'admin' }, password: { file: '/run/secrets/prom-pass' } },
@@ -88,4 +92,55 @@ describe('MetricTemplate provider to provider config', () => {
         () => templateProviderConfig(provider, ctx),
         (e: { code?: string; message: string }) => e.code === code && message.test(e.message),
       ));
+});
+
+describe('provider pool', () => {
+  const clock = new FakeClock();
+  const defaultProvider = new MemoryProvider({ answers: { up: 1 } }, clock);
+  const pool = new ProviderPool({
+    defaultProvider,
+    logger: silent,
+    clock,
+    resolveSecretRef: ctx.resolveSecretRef,
+  });
+  after(() => pool.close());
+
+  it('shares one client per distinct prometheus config; builtin templates use the default provider', () => {
+    const a = pool.forAddress('http://prom:9090');
+    assert.ok(a instanceof PrometheusProvider);
+    assert.equal(pool.forTemplate({ type: 'prometheus', address: 'http://prom:9090' }, 'test'), a);
+    assert.notEqual(
+      pool.forTemplate(
+        { type: 'prometheus', address: 'http://prom:9090', secretRef: { name: 'prom-token' } },
+        'test',
+      ),
+      a,
+    );
+    assert.equal(pool.forTemplate({ type: 'builtin' }, 'test'), defaultProvider);
+    assert.equal(pool.default, defaultProvider);
+  });
+
+  it('a provider that cannot be configured answers its error on every query and check, never throws', async () => {
+    const bad = [
+      pool.forTemplate(
+        { type: 'prometheus', address: 'http://p', secretRef: { name: 'nope' } },
+        'test',
+      ),
+      pool.forAddress('not-a-url'),
+      pool.forTemplate({ type: 'datadog' } as unknown as MetricTemplateProvider, 'test'),
+    ];
+    const codes = [
+      'SLUICE_METRICS_CONFIG_INVALID',
+      'SLUICE_METRICS_CONFIG_INVALID',
+      'SLUICE_METRICS_PROVIDER_UNKNOWN',
+    ];
+    for (const [i, p] of bad.entries()) {
+      const m = await p.query('up');
+      assert.equal(m.phase, 'error');
+      assert.equal(m.error?.code, codes[i]);
+      assert.equal(m.at, clock.now());
+      const c = await p.check();
+      assert.ok(!c.ok && c.error.code === codes[i]);
+    }
+  });
 });
