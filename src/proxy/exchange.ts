@@ -78,6 +78,26 @@ export const STATUS_TEXT: Record<number, string> = {
   505: 'HTTP Version Not Supported',
 };
 
+const DELTA_SECONDS = /^[0-9]{1,9}$/;
+
+/** The longest Retry-After the proxy waits before a retry (longer: no retry). */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * The delay a response's Retry-After asks for (RFC 9110 10.2.3: delta-seconds or an
+ * HTTP-date), in ms; -1 when absent or unreadable. `nowMs` is wall-clock time for dates.
+ */
+export function retryAfterMs(h: { names: string[]; values: string[] }, nowMs: number): number {
+  for (let i = 0; i < h.names.length; i++) {
+    if (h.names[i] !== 'retry-after') continue;
+    const v = (h.values[i] as string).trim();
+    if (DELTA_SECONDS.test(v)) return Number(v) * 1000;
+    const at = Date.parse(v);
+    return Number.isNaN(at) ? -1 : Math.max(0, at - nowMs);
+  }
+  return -1;
+}
+
 /** Request headers never forwarded (hop-by-hop, or answered by the proxy itself). */
 function skipRequestHeader(n: string): boolean {
   switch (n.length) {
@@ -325,7 +345,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
       this.abandonAttempt();
       const err = new UpstreamTimeoutError('upstream per-try timeout');
       if (this.retryAllowed(R_5XX | R_GATEWAY | R_RESET)) this.scheduleRetry(err);
-      else this.fail(err);
+      else this.fail(err, this.retries > 0 ? 'URX' : '');
     } else {
       this.abandonAttempt();
       this.fail(new UpstreamTimeoutError());
@@ -528,7 +548,8 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     return bits !== 0 && this.retryAllowed(bits);
   }
 
-  private scheduleRetry(err: RequestError): void {
+  /** `delayMs` ≥ 0: the upstream's Retry-After; otherwise the jittered backoff. */
+  private scheduleRetry(err: RequestError, delayMs = -1): void {
     this.lastError = err;
     this.retries++;
     const cluster = this.cluster as CompiledCluster;
@@ -538,7 +559,10 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     const cap = Math.min(base * 2 ** this.retries, base * 10);
     this.resumeWith = null;
     this.retryWaiting = true;
-    this.listener.runtime.timers.arm(this.timer(T_WAKE), Math.random() * cap);
+    this.listener.runtime.timers.arm(
+      this.timer(T_WAKE),
+      delayMs >= 0 ? delayMs : Math.random() * cap,
+    );
   }
 
   /** A scheduled retry starts or is given up: it no longer counts against maxRetries. */
@@ -556,14 +580,25 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     // gRPC conditions apply to any status: a trailers-only error answers HTTP 200.
     const grpcRetry = ((this.route as CompiledRoute).retry.on & R_GRPC) !== 0;
     if ((h.status >= 400 || grpcRetry) && this.statusRetriable(h)) {
-      host.recordOutcome(h.status, t);
-      (this.upConn as UpstreamStream).abandon();
-      this.upConn = null;
-      this.releaseHost();
-      this.scheduleRetry(
-        new RequestError('SLUICE_PROXY_UPSTREAM_RESET', h.status, 'URX', 'retries exhausted'),
-      );
-      return;
+      // Retry-After (429/503): wait as long as the upstream asks, or, when that would pass
+      // the route timeout, give up retrying and forward this response.
+      const after = retryAfterMs(h, Date.now());
+      const route = this.route as CompiledRoute;
+      const fits =
+        after < 0 ||
+        (after <= MAX_RETRY_AFTER_MS &&
+          (route.timeoutMs === 0 || t - this.start + after < route.timeoutMs));
+      if (fits) {
+        host.recordOutcome(h.status, t);
+        (this.upConn as UpstreamStream).abandon();
+        this.upConn = null;
+        this.releaseHost();
+        this.scheduleRetry(
+          new RequestError('SLUICE_PROXY_UPSTREAM_RESET', h.status, 'URX', 'retries exhausted'),
+          after,
+        );
+        return;
+      }
     }
     host.recordOutcome(h.status, t);
     if (this.retries > 0 && h.status >= 500) this.addFlag('URX');

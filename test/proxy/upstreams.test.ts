@@ -72,6 +72,30 @@ for (const [name, lb] of POLICIES) {
     }));
 }
 
+// The same suite for endpoint weights: 3:1 shows in every policy's split.
+for (const [name, lb] of POLICIES) {
+  test(`load balancing ${name}: endpoint weights 3:1 split traffic about 3:1`, () =>
+    withCleanup(async (defer) => {
+      const heavy = await upstream('heavy');
+      defer(() => heavy.close());
+      const light = await upstream('light');
+      defer(() => light.close());
+      const c = cluster('svc', [heavy.port, light.port], { loadBalancer: lb });
+      c.endpoints[0]!.weight = 3;
+      c.endpoints[1]!.weight = 1;
+      const { proxy, port } = await startProxy(
+        bootstrap(config([{ route: [{ cluster: 'svc' }] }], [c])),
+      );
+      defer(() => proxy.stop());
+      const n = 200;
+      for (let i = 0; i < n; i++) await request(port, { headers: { 'x-user': `u${i}` } });
+      const share = heavy.seen.length / n;
+      if (lb.simple === 'ROUND_ROBIN') assert.equal(share, 0.75);
+      // random draws: 0.75 ± 5 standard deviations
+      else assert.ok(share > 0.6 && share < 0.9, `${name}: heavy share ${share}`);
+    }));
+}
+
 test('consistent hash on a cookie sets it when absent (with ttl) and then sticks', () =>
   withCleanup(async (defer) => {
     const a = await upstream('a');

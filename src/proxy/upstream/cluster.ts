@@ -61,6 +61,7 @@ export function poolSettings(c: Cluster): PoolSettings {
     outlier: od
       ? {
           consecutive5xx: od.consecutive5xxErrors ?? 5,
+          intervalMs: Math.max(1, ms(od.interval, 10_000, where)),
           consecutiveGateway: od.consecutiveGatewayErrors ?? 0,
           baseEjectionMs: ms(od.baseEjectionTime, 30_000, where),
           maxEjectionPercent: od.maxEjectionPercent ?? 10,
@@ -78,6 +79,7 @@ export class ClusterManager {
   private hosts = new Map<string, Host>();
   private counters = new Map<string, ClusterCounters>();
   private sweep: ReturnType<typeof setInterval> | null = null;
+  private sweepPeriod = 0;
 
   /** `tlsFor` resolves a cluster's `tls` (security/upstream-tls.ts); default plaintext. */
   constructor(private readonly tlsFor: (c: Cluster) => UpstreamTls | null = () => null) {}
@@ -146,11 +148,23 @@ export class ClusterManager {
     }
     this.hosts = nextHosts;
     this.counters = nextCounters;
-    if (this.sweep === null) {
+    // One sweep for idle connections and outlier-detection intervals, as often as the
+    // shortest interval needs (at most once a second).
+    let period = 1000;
+    for (const { cluster } of clusters) {
+      const o = cluster.settings.outlier;
+      if (o !== null) period = Math.min(period, o.intervalMs);
+    }
+    if (this.sweep === null || period !== this.sweepPeriod) {
+      if (this.sweep !== null) clearInterval(this.sweep);
+      this.sweepPeriod = period;
       this.sweep = setInterval(() => {
         const t = now();
-        for (const h of this.hosts.values()) h.sweepIdle(t);
-      }, 1000);
+        for (const h of this.hosts.values()) {
+          h.sweepIdle(t);
+          h.outlierTick(t);
+        }
+      }, period);
       this.sweep.unref();
     }
   }

@@ -32,6 +32,8 @@ export interface PoolSettings {
 
 export interface OutlierSettings {
   consecutive5xx: number;
+  /** Envoy's analysis interval: ejections end, and multipliers decay, on its ticks. */
+  intervalMs: number;
   consecutiveGateway: number;
   baseEjectionMs: number;
   maxEjectionPercent: number;
@@ -75,6 +77,8 @@ export class Host {
   consecutiveGateway = 0;
   ejectedUntil = 0;
   timesEjected = 0;
+  /** Time of the last outlier interval tick. */
+  private lastTick = 0;
   /** No longer in any cluster of the running config: close connections as they free up. */
   retired = false;
   /** The HTTP/2 session of an HTTP2/GRPC cluster's host (made on first request). */
@@ -90,15 +94,27 @@ export class Host {
     this.counters = counters;
   }
 
-  /** False while ejected by outlier detection. */
-  available(t: number): boolean {
-    if (this.ejectedUntil === 0) return true;
-    if (t >= this.ejectedUntil) {
-      this.ejectedUntil = 0;
-      this.counters.ejected--;
-      return true;
-    }
-    return false;
+  /** False while ejected by outlier detection (until an interval tick returns it). */
+  available(_t: number): boolean {
+    return this.ejectedUntil === 0;
+  }
+
+  /**
+   * One outlier-detection interval tick (Envoy): an ejected host whose ejection time
+   * (baseEjectionTime × times ejected) has passed returns to the pool; a host that stayed in
+   * the pool a whole interval has its ejection multiplier decreased by one. Runs at most once
+   * per `intervalMs`; `t` is the monotonic clock in ms.
+   */
+  outlierTick(t: number): void {
+    const o = this.settings.outlier;
+    if (o === null || t - this.lastTick < o.intervalMs) return;
+    this.lastTick = t;
+    if (this.ejectedUntil !== 0) {
+      if (t >= this.ejectedUntil) {
+        this.ejectedUntil = 0;
+        this.counters.ejected--;
+      }
+    } else if (this.timesEjected > 0) this.timesEjected--;
   }
 
   /**

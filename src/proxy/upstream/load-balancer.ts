@@ -61,9 +61,52 @@ abstract class Base implements LoadBalancer {
   protected abstract choose(hosts: readonly Host[], src: HashSource): Host;
 }
 
+/** True when some host's weight differs from 1 (weighted paths cost a little more). */
+function weightedHosts(hosts: readonly Host[]): boolean {
+  return hosts.some((h) => h.weight !== 1);
+}
+
+/** A host drawn with probability proportional to its weight. */
+function weightedRandom(hosts: readonly Host[]): Host {
+  let total = 0;
+  for (let i = 0; i < hosts.length; i++) total += (hosts[i] as Host).weight;
+  let r = Math.random() * total;
+  for (let i = 0; i < hosts.length; i++) {
+    r -= (hosts[i] as Host).weight;
+    if (r < 0) return hosts[i] as Host;
+  }
+  return hosts[hosts.length - 1] as Host;
+}
+
+/**
+ * Round robin; with endpoint weights, smooth weighted round robin (nginx's): each pick adds
+ * every host's weight to its credit and takes the host with the most, which pays the total.
+ * Weights 3:1 give a a b a | a a b a ..., exactly proportional over each cycle.
+ */
 export class RoundRobin extends Base {
   private next = 0;
+  private weighted: boolean | null = null;
+  /** Smooth WRR credit per host (by identity: the healthy subset changes with ejections). */
+  private readonly credit = new Map<Host, number>();
   protected choose(hosts: readonly Host[]): Host {
+    // Weights are final once the version is activated, i.e. by the first pick.
+    if ((this.weighted ??= weightedHosts(this.hosts))) {
+      let total = 0;
+      let best: Host = hosts[0] as Host;
+      let bestCredit = -Infinity;
+      for (let i = 0; i < hosts.length; i++) {
+        const h = hosts[i] as Host;
+        total += h.weight;
+        const c = (this.credit.get(h) ?? 0) + h.weight;
+        this.credit.set(h, c);
+        if (c > bestCredit) {
+          bestCredit = c;
+          best = h;
+        }
+      }
+      this.credit.set(best, bestCredit - total);
+      return best;
+    }
     const h = hosts[this.next % hosts.length] as Host;
     this.next = (this.next + 1) % 0x7fffffff;
     return h;
@@ -71,30 +114,31 @@ export class RoundRobin extends Base {
 }
 
 export class RandomLb extends Base {
-  private readonly weighted: boolean;
-  constructor(hosts: readonly Host[], minHealthPercent: number) {
-    super(hosts, minHealthPercent);
-    this.weighted = hosts.some((h) => h.weight !== 1);
-  }
+  private weighted: boolean | null = null;
   protected choose(hosts: readonly Host[]): Host {
-    if (!this.weighted) return hosts[Math.floor(Math.random() * hosts.length)] as Host;
-    let total = 0;
-    for (let i = 0; i < hosts.length; i++) total += (hosts[i] as Host).weight;
-    let r = Math.random() * total;
-    for (let i = 0; i < hosts.length; i++) {
-      r -= (hosts[i] as Host).weight;
-      if (r < 0) return hosts[i] as Host;
-    }
-    return hosts[hosts.length - 1] as Host;
+    if (!(this.weighted ??= weightedHosts(this.hosts)))
+      return hosts[Math.floor(Math.random() * hosts.length)] as Host;
+    return weightedRandom(hosts);
   }
 }
 
+/**
+ * Least request, power of two choices as Envoy. With endpoint weights the two candidates are
+ * drawn in proportion to weight and compared on active requests per unit of weight, so an
+ * idle cluster still splits by weight and a loaded one by weighted load.
+ */
 export class LeastRequest extends Base {
+  private weighted: boolean | null = null;
   protected choose(hosts: readonly Host[]): Host {
+    if ((this.weighted ??= weightedHosts(this.hosts))) {
+      const a = weightedRandom(hosts);
+      const b = weightedRandom(hosts);
+      return b.active / b.weight < a.active / a.weight ? b : a;
+    }
     const n = hosts.length;
     const a = hosts[Math.floor(Math.random() * n)] as Host;
     const b = hosts[Math.floor(Math.random() * n)] as Host;
-    return b.active / b.weight < a.active / a.weight ? b : a;
+    return b.active < a.active ? b : a;
   }
 }
 
@@ -115,16 +159,23 @@ export function hash32(s: string): number {
 }
 
 export class RingHash implements LoadBalancer {
-  private readonly points: Uint32Array;
-  private readonly owners: Host[];
+  private points: Uint32Array | null = null;
+  private owners: Host[] = [];
   private readonly fallback: LoadBalancer;
   constructor(
     private readonly hosts: readonly Host[],
     private readonly key: HashKey,
-    minimumRingSize: number,
+    private readonly minimumRingSize: number,
     private readonly minHealthPercent: number,
   ) {
-    const perHost = hosts.length === 0 ? 0 : Math.ceil(minimumRingSize / hosts.length);
+    this.fallback = new RandomLb(hosts, minHealthPercent);
+  }
+
+  /** The ring, built at the first pick (host weights are final once the version is active). */
+  private ring(): Uint32Array {
+    if (this.points !== null) return this.points;
+    const hosts = this.hosts;
+    const perHost = hosts.length === 0 ? 0 : Math.ceil(this.minimumRingSize / hosts.length);
     const entries: { p: number; h: Host }[] = [];
     for (const h of hosts) {
       const n = perHost * h.weight;
@@ -133,7 +184,7 @@ export class RingHash implements LoadBalancer {
     entries.sort((a, b) => a.p - b.p);
     this.points = Uint32Array.from(entries.map((e) => e.p));
     this.owners = entries.map((e) => e.h);
-    this.fallback = new RandomLb(hosts, minHealthPercent);
+    return this.points;
   }
 
   private keyOf(src: HashSource): string | undefined {
@@ -164,7 +215,7 @@ export class RingHash implements LoadBalancer {
     const usable = healthy(hosts, t, this.minHealthPercent);
     const all = usable === hosts;
     const h = hash32(key);
-    const pts = this.points;
+    const pts = this.ring();
     let lo = 0;
     let hi = pts.length;
     while (lo < hi) {
