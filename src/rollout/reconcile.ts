@@ -3,17 +3,21 @@
  * for, and calls it again with their results until it decides. The actions that change the
  * world (routing, scaling, promotion, events) are returned for the controller to apply.
  */
+import { planChecks, runChecks, type AnalysisDeps, type AnalysisTarget } from './analysis.js';
 import type { CheckObservation, CheckPosition } from './check.js';
 import {
   decide,
   GATE_TYPES,
+  intervalMs,
+  type Action,
   type Decision,
   type GateType,
   type Observations,
   type WebhookOutcome,
 } from './decide.js';
 import { RolloutError } from './errors.js';
-import type { CanaryPhase, RolloutState } from './state.js';
+import { statusChecksum, type CanaryPhase, type RolloutState } from './state.js';
+import type { WebhookCaller } from './webhooks.js';
 
 /** What a tick may ask for. Neither function should throw: failures are outcomes. */
 export interface TickIO {
@@ -56,4 +60,57 @@ export async function decideTick(
     'SLUICE_ROLLOUT_DECIDE_LOOP',
     `the decision for ${observations.namespace}/${observations.name} kept asking for input`,
   );
+}
+
+export interface CanaryIOOptions {
+  target: AnalysisTarget;
+  analysis: AnalysisDeps;
+  webhooks: WebhookCaller;
+  /** The state the tick starts from (for the webhook checksum). */
+  state: RolloutState | undefined;
+}
+
+/** The TickIO of one canary: checks through its providers, gates through its webhooks. */
+export function canaryTickIO(o: CanaryIOOptions): TickIO {
+  const hooks = o.target.spec.analysis?.webhooks ?? [];
+  const ctx = webhookContext(o);
+  return {
+    runChecks: () => runChecks(planChecks(o.target, o.analysis), o.analysis.provider),
+    runWebhooks: (type, phase) => o.webhooks.runType(hooks, type, phase, ctx),
+  };
+}
+
+function webhookContext(o: CanaryIOOptions) {
+  return {
+    name: o.target.name,
+    namespace: o.target.namespace,
+    checksum: statusChecksum(o.state ?? {}),
+    intervalMs: intervalMs(o.target.spec),
+  };
+}
+
+/**
+ * Fires the notification webhooks of a decision (`post-rollout`, and `event` with the event's
+ * message, type and a timestamp, as Flagger). Never rejects; outcomes are returned for logs.
+ */
+export async function fireNotifications(
+  actions: readonly Action[],
+  o: CanaryIOOptions,
+  now: Date,
+): Promise<WebhookOutcome[]> {
+  const hooks = o.target.spec.analysis?.webhooks ?? [];
+  const ctx = webhookContext(o);
+  const out: WebhookOutcome[] = [];
+  for (const a of actions) {
+    if (a.type !== 'runWebhooks' || isGate(a.webhookType)) continue;
+    const metadata = a.event
+      ? {
+          eventMessage: a.event.message,
+          eventType: a.event.eventType,
+          timestamp: String(now.getTime()),
+        }
+      : undefined;
+    out.push(...(await o.webhooks.runType(hooks, a.webhookType, a.phase, ctx, metadata)));
+  }
+  return out;
 }

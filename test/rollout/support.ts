@@ -76,6 +76,12 @@ export class FakeClock implements Clock {
   clearTimeout(handle: unknown): void {
     this.timers.delete(handle as number);
   }
+  /** When the earliest timer is due, if any. */
+  nextAt(): number | undefined {
+    let min: number | undefined;
+    for (const t of this.timers.values()) if (min === undefined || t.at < min) min = t.at;
+    return min;
+  }
   get pending(): number {
     return this.timers.size;
   }
