@@ -6,7 +6,6 @@
  * TLS, timeout, unreachable, and Prometheus stopped mid-run. One Prometheus for the file.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -14,8 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { renderMetricQuery } from '../../src/api/metric-query.js';
+import { EC_P256, webcrypto, x509 } from '../../src/mesh/ca/x509.js';
 import { BuiltinProvider } from '../../src/metrics/builtin.js';
 import { systemClock } from '../../src/metrics/clock.js';
 import { ISTIO_QUERIES } from '../../src/metrics/istio-queries.js';
@@ -61,6 +60,29 @@ function q(name: keyof typeof ISTIO_QUERIES, target: string): string {
 
 const PASSWORD = 's3cret-pa55word';
 const TOKEN = 'bearer-t0ken-value';
+
+/** A self-signed certificate for 127.0.0.1 (key and cert PEM). */
+async function selfSigned(): Promise<{ key: string; cert: string }> {
+  const alg = EC_P256;
+  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01',
+    name: 'CN=127.0.0.1',
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 3_600_000),
+    keys: keys as unknown as Parameters<
+      typeof x509.X509CertificateGenerator.createSelfSigned
+    >[0]['keys'],
+    signingAlgorithm: alg,
+    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }])],
+  });
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const b64 = pkcs8.toString('base64').replace(/(.{64})/g, '$1\n');
+  return {
+    key: `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`,
+    cert: cert.toString('pem'),
+  };
+}
 
 interface Front {
   url: string;
@@ -314,28 +336,7 @@ describe('prometheus provider against a real Prometheus', { timeout: 120_000 }, 
   });
 
   it('TLS: a self-signed certificate is refused unless insecureSkipVerify', async () => {
-    const key = join(dir, 'tls.key');
-    const cert = join(dir, 'tls.crt');
-    await promisify(execFile)('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-    ]);
-    const { readFile } = await import('node:fs/promises');
-    const front = await authProxy(server.url, {
-      key: await readFile(key, 'utf8'),
-      cert: await readFile(cert, 'utf8'),
-    });
+    const front = await authProxy(server.url, await selfSigned());
     closers.push(() => front.close());
     const strict = await provider({ address: front.url }).query('vector(1)');
     assert.equal(strict.error?.code, 'SLUICE_METRICS_UNREACHABLE');
