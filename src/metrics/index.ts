@@ -49,6 +49,7 @@ export {
 } from './provider.js';
 export { ProviderPool, type ProviderPoolOptions } from './pool.js';
 export type { SecretSource } from './secret.js';
+export { scrapeTargetsOf, type ScrapableProxy } from './targets.js';
 export {
   templateProviderConfig,
   type TemplateProviderConfig,

@@ -6,6 +6,7 @@ import { templateProviderConfig } from '../../src/metrics/template.js';
 import { MemoryProvider } from '../../src/metrics/memory.js';
 import { ProviderPool } from '../../src/metrics/pool.js';
 import { PrometheusProvider } from '../../src/metrics/prometheus.js';
+import { scrapeTargetsOf } from '../../src/metrics/targets.js';
 import { FakeClock, silent } from './helpers.js';
 
 const secrets: Record<string, Record<string, SecretSource>> = {
@@ -142,5 +143,21 @@ describe('provider pool', () => {
       const c = await p.check();
       assert.ok(!c.ok && c.error.code === codes[i]);
     }
+  });
+});
+
+describe('scrape targets from the fleet', () => {
+  it('one target per proxy with an admin port, IPv6 bracketed, sorted', () => {
+    assert.deepEqual(
+      scrapeTargetsOf([
+        { id: 'test/podinfo/1', address: '127.0.0.1', adminPort: 15001 },
+        { id: 'gateway/ingress', address: '::1', adminPort: 15000 },
+        { id: 'test/podinfo/0', address: '127.0.0.1' },
+      ]),
+      [
+        { url: 'http://[::1]:15000/stats/prometheus', labels: { proxy: 'gateway/ingress' } },
+        { url: 'http://127.0.0.1:15001/stats/prometheus', labels: { proxy: 'test/podinfo/1' } },
+      ],
+    );
   });
 });
