@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -208,6 +209,17 @@ export class DiscoveryClient {
     if (!this.running) return;
     const session = http2.connect(c.url, {
       settings: { initialWindowSize: 8 * 1024 * 1024, enablePush: false },
+      // ACKs are tiny: send them at once rather than after the server's delayed ACK (Nagle).
+      ...(c.url.startsWith('http:')
+        ? {
+            createConnection: (u: URL) =>
+              net.connect({
+                host: u.hostname.replace(/^\[|\]$/g, ''),
+                port: Number(u.port || 80),
+                noDelay: true,
+              }),
+          }
+        : {}),
     });
     this.session = session;
     session.on('connect', () => {

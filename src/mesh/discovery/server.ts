@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import {
@@ -97,6 +97,8 @@ export class DiscoveryServer {
     port: number;
   }): Promise<{ host: string; port: number; url: string }> {
     const server = http2.createServer({ settings: STREAM_SETTINGS });
+    // Small messages (a push to one proxy) go out at once, not after a delayed ACK (Nagle).
+    server.on('connection', (socket: Socket) => socket.setNoDelay(true));
     server.on('session', (s) => this.onSession(s));
     server.on('stream', (stream, headers) => void this.onStream(stream, headers));
     await new Promise<void>((resolve, reject) => {
