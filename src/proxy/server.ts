@@ -298,6 +298,8 @@ const S_BODY = 1;
 const S_WAIT = 2;
 const S_CLOSED = 3;
 const S_UPGRADED = 4;
+/** Answered 101 to `Upgrade: h2c`: waiting for the client's HTTP/2 preface and SETTINGS. */
+const S_H2C = 5;
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
@@ -324,6 +326,71 @@ export interface Downstream {
   destroy(): void;
 }
 
+/** HPACK integer with an `n`-bit prefix (RFC 7541 5.1). */
+function hpackInt(out: number[], first: number, n: number, v: number): void {
+  const max = (1 << n) - 1;
+  if (v < max) {
+    out.push(first | v);
+    return;
+  }
+  out.push(first | max);
+  v -= max;
+  while (v >= 128) {
+    out.push((v % 128) + 128);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+}
+
+/** Header fields HTTP/2 forbids or that belong to the upgrade itself. */
+const NOT_IN_H2 = new Set([
+  'host',
+  'connection',
+  'upgrade',
+  'http2-settings',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+]);
+
+/**
+ * The request of an h2c upgrade as an HTTP/2 HEADERS frame on stream 1 (END_STREAM,
+ * END_HEADERS), fields as HPACK literals without indexing; null when it exceeds the default
+ * frame size or is not origin-form.
+ */
+export function h2cRequestFrame(head: RequestHead): Buffer | null {
+  if (head.target.charCodeAt(0) !== 0x2f) return null;
+  const fields: [string, string][] = [
+    [':method', head.method],
+    [':scheme', 'http'],
+    [':path', head.target],
+  ];
+  const hop = head.hopByHop;
+  for (let i = 0; i < head.names.length; i++) {
+    const n = head.names[i] as string;
+    if (n === 'host') fields.splice(2, 0, [':authority', head.values[i] as string]);
+    else if (!NOT_IN_H2.has(n) && (hop === null || !hop.includes(n)))
+      fields.push([n, head.values[i] as string]);
+  }
+  const block: number[] = [];
+  for (const [n, v] of fields) {
+    block.push(0x00);
+    hpackInt(block, 0, 7, n.length);
+    for (let i = 0; i < n.length; i++) block.push(n.charCodeAt(i) & 0xff);
+    hpackInt(block, 0, 7, v.length);
+    for (let i = 0; i < v.length; i++) block.push(v.charCodeAt(i) & 0xff);
+  }
+  if (block.length > 16384) return null;
+  const frame = Buffer.alloc(9 + block.length);
+  frame.writeUIntBE(block.length, 0, 3);
+  frame[3] = 0x1; // HEADERS
+  frame[4] = 0x5; // END_STREAM | END_HEADERS
+  frame.writeUInt32BE(1, 5);
+  Buffer.from(block).copy(frame, 9);
+  return frame;
+}
+
 /** The HTTP/2 connection preface (RFC 9113 3.4): a client speaking h2c with prior knowledge. */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -339,6 +406,8 @@ export class ServerConnection implements TimerTarget, Downstream {
   private buf: Buffer | null = null;
   /** Requests started on this connection (the HTTP/2 preface is looked for before the first). */
   private served = 0;
+  /** The HEADERS frame of an h2c upgrade request, waiting for the client's preface. */
+  private h2cStream1: Buffer | null = null;
   private state = S_HEAD;
   private ex: Exchange | null = null;
   private bodyKind = BODY_NONE;
@@ -383,6 +452,10 @@ export class ServerConnection implements TimerTarget, Downstream {
     }
     if (this.state === S_CLOSED || this.state === S_UPGRADED) return;
     this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
+    if (this.state === S_H2C) {
+      this.h2cPreface();
+      return;
+    }
     if (this.state === S_HEAD && this.ex === null && this.served === 0 && this.buf[0] === 0x50) {
       // "P": maybe the HTTP/2 preface (h2c with prior knowledge) on a fresh connection.
       const n = Math.min(this.buf.length, H2_PREFACE.length);
@@ -458,7 +531,47 @@ export class ServerConnection implements TimerTarget, Downstream {
     this.listener.adoptHttp2(socket, buf, this.peer);
   }
 
+  /**
+   * `Upgrade: h2c` (RFC 7540 3.2): answer 101 and serve the request as HTTP/2 stream 1. Only
+   * a first request without a body is upgraded, and only when its headers fit one frame;
+   * otherwise it is served over HTTP/1.1, as the RFC lets a server do.
+   */
+  private upgradeH2c(head: RequestHead): boolean {
+    if (this.served !== 0 || head.bodyKind !== BODY_NONE || this.buf !== null) return false;
+    const frame = h2cRequestFrame(head);
+    if (frame === null) return false;
+    this.h2cStream1 = frame;
+    this.state = S_H2C;
+    this.listener.runtime.timers.cancel(this.headTimer);
+    this.socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n',
+      'latin1',
+    );
+    return true;
+  }
+
+  /**
+   * After the 101: once the client's preface and first SETTINGS frame are in, the request
+   * of the upgrade is slipped in after them as a HEADERS frame on stream 1, and the socket
+   * goes to the HTTP/2 server, which answers it on stream 1.
+   */
+  private h2cPreface(): void {
+    const buf = this.buf as Buffer;
+    const p = H2_PREFACE.length;
+    if (buf.length < p + 9) return;
+    if (buf.compare(H2_PREFACE, 0, p, 0, p) !== 0 || buf[p + 3] !== 0x4) {
+      this.destroy();
+      return;
+    }
+    const end = p + 9 + buf.readUIntBE(p, 3);
+    if (buf.length < end) return;
+    this.buf = Buffer.concat([buf.subarray(0, end), this.h2cStream1 as Buffer, buf.subarray(end)]);
+    this.h2cStream1 = null;
+    this.toHttp2();
+  }
+
   private startRequest(head: RequestHead): void {
+    if (head.h2c === true && this.upgradeH2c(head)) return;
     this.served++;
     const timers = this.listener.runtime.timers;
     timers.cancel(this.headTimer);

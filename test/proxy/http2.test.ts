@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import { test } from 'node:test';
@@ -240,7 +241,7 @@ test('gRPC through h2c: trailers reach the client, grpc-status in metrics, trail
     assert.match(h1, /grpc-status: 7\r\n/);
   }));
 
-test('Upgrade: h2c over HTTP/1.1 is declined: served as HTTP/1.1 without the upgrade headers', () =>
+test('Upgrade: h2c from an HTTP/1.1 client (curl --http2): 101, then HTTP/2 with the request on stream 1', () =>
   withCleanup(async (defer) => {
     const up = await upstream('up');
     defer(() => up.close());
@@ -248,12 +249,33 @@ test('Upgrade: h2c over HTTP/1.1 is declined: served as HTTP/1.1 without the upg
       bootstrap(config([{ route: [{ cluster: 'up' }] }], [cluster('up', [up.port])])),
     );
     defer(() => proxy.stop());
-    const out = await raw(
+    const curl = (...args: string[]) =>
+      new Promise<string>((resolve, reject) =>
+        execFile(
+          'curl',
+          ['-sv', '--http2', '-H', 'x-probe: 1', ...args, `http://127.0.0.1:${port}/up?x=1`],
+          (err, stdout, stderr) => (err ? reject(err) : resolve(stderr + stdout)),
+        ),
+      );
+    const out = await curl();
+    assert.match(out, /< HTTP\/1\.1 101 Switching Protocols/);
+    assert.match(out, /< HTTP\/2 200/);
+    assert.match(out, /ok up$/);
+    const seen = up.seen[0];
+    assert.equal(seen?.url, '/up?x=1');
+    assert.equal(seen?.headers['x-probe'], '1');
+    assert.equal(seen?.headers.upgrade, undefined);
+    assert.equal(seen?.headers['http2-settings'], undefined);
+    // with a request body the upgrade is declined: served over HTTP/1.1
+    const post = await curl('--data', 'abc');
+    assert.doesNotMatch(post, /101 Switching/);
+    assert.match(post, /< HTTP\/1\.1 200/);
+    assert.equal(up.seen[1]?.body, 'abc');
+    // a raw client gets the 101; bytes that are not the HTTP/2 preface then close it
+    const raw101 = await raw(
       port,
       'GET / HTTP/1.1\r\nhost: up\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n',
-      /ok up$/,
+      /\r\n\r\n$/,
     );
-    assert.match(out, /^HTTP\/1\.1 200 /);
-    assert.equal(up.seen[0]?.headers.upgrade, undefined);
-    assert.equal(up.seen[0]?.headers['http2-settings'], undefined);
+    assert.match(raw101, /^HTTP\/1\.1 101 /);
   }));

@@ -42,11 +42,13 @@ export interface RequestHead {
   bodyKind: number;
   contentLength: number;
   keepAlive: boolean;
-  /** Connection: upgrade together with an Upgrade header (not `h2c`, which is ignored). */
+  /** Connection: upgrade together with an Upgrade header (not `h2c`, see below). */
   upgrade: boolean;
   expectContinue: boolean;
   /** Other header names the Connection header lists (hop-by-hop, never forwarded); or null. */
   hopByHop: string[] | null;
+  /** `Upgrade: h2c` with `Connection: Upgrade, HTTP2-Settings` (RFC 7540 3.2). */
+  h2c?: boolean;
 }
 
 export interface ResponseHead {
@@ -190,13 +192,16 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   }
   let keepAlive = minor === 1;
   let upgrade = false;
+  let h2c = false;
   let hopByHop: string[] | null = null;
   if (f.connection !== undefined) {
     if (hasToken(f.connection, 'close')) keepAlive = false;
     else if (minor === 0 && hasToken(f.connection, 'keep-alive')) keepAlive = true;
-    // `Upgrade: h2c` is declined (the request is served over HTTP/1.1, RFC 7540 3.2).
-    if (f.upgrade !== undefined && hasToken(f.connection, 'upgrade') && !hasToken(f.upgrade, 'h2c'))
-      upgrade = true;
+    // `Upgrade: h2c` is not a tunnel: the server edge switches to HTTP/2 itself.
+    if (f.upgrade !== undefined && hasToken(f.connection, 'upgrade')) {
+      if (hasToken(f.upgrade, 'h2c')) h2c = hasToken(f.connection, 'http2-settings');
+      else upgrade = true;
+    }
     hopByHop = connectionNames(f.connection);
   }
   let expectContinue = false;
@@ -219,6 +224,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
     upgrade,
     expectContinue,
     hopByHop,
+    h2c,
   };
 }
 

@@ -8,8 +8,9 @@
  * HTTP/1.1 or HTTP/2 upstreams work unchanged; the response the exchange writes in HTTP/1.1
  * form becomes HEADERS, DATA and, for a chunked body with a trailer section (gRPC), trailers.
  *
- * The HTTP/1.1 `Upgrade: h2c` handshake is not performed (RFC 9113 deprecates it): such a
- * request is answered over HTTP/1.1, as RFC 7540 3.2 allows a server to do.
+ * The HTTP/1.1 `Upgrade: h2c` handshake (RFC 7540 3.2) ends here too: the server edge answers
+ * 101 and hands over the socket with the upgrade request as a HEADERS frame on stream 1
+ * (server.ts); a request with a body is not upgraded and is served over HTTP/1.1.
  */
 import type http2 from 'node:http2';
 import type net from 'node:net';
