@@ -12,7 +12,7 @@ export {
   type ScrapeTarget,
   type TargetHealth,
 } from './builtin.js';
-export { systemClock, type Clock } from './clock.js';
+export { systemClock, type Clock, type TimerHandle } from './clock.js';
 export {
   METRICS_ERROR_CODES,
   MetricsError,
