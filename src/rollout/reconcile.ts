@@ -3,7 +3,13 @@
  * for, and calls it again with their results until it decides. The actions that change the
  * world (routing, scaling, promotion, events) are returned for the controller to apply.
  */
-import { planChecks, runChecks, type AnalysisDeps, type AnalysisTarget } from './analysis.js';
+import {
+  checkProviders,
+  planChecks,
+  runChecks,
+  type AnalysisDeps,
+  type AnalysisTarget,
+} from './analysis.js';
 import type { CheckObservation, CheckPosition } from './check.js';
 import {
   decide,
@@ -23,6 +29,24 @@ import type { WebhookCaller } from './webhooks.js';
 export interface TickIO {
   runChecks(position: CheckPosition): Promise<CheckObservation[]>;
   runWebhooks(type: GateType, phase: CanaryPhase): Promise<WebhookOutcome[]>;
+  /** Reachability of the metric providers: one line per unreachable one. */
+  checkProviders?(): Promise<string[]>;
+}
+
+/**
+ * Whether this tick may start a run (or initialize), so the metric providers' reachability
+ * is worth checking first (Flagger checks at initialization; sluice also when a run starts).
+ */
+export function wantsProviderCheck(state: RolloutState | undefined, obs: Observations): boolean {
+  if (obs.spec.skipAnalysis || obs.targetHash === undefined) return false;
+  if (!state || state.phase === 'Initializing') return true;
+  const idle =
+    state.phase === 'Initialized' || state.phase === 'Succeeded' || state.phase === 'Failed';
+  if (!idle) return false;
+  const retry = state.phase === 'Failed' && (obs.manual ?? []).some((m) => m.kind === 'retry');
+  return (
+    retry || (obs.targetHash !== state.lastAppliedSpec && obs.targetHash !== state.lastPromotedSpec)
+  );
 }
 
 const MAX_ROUNDS = 8;
@@ -41,6 +65,10 @@ export async function decideTick(
   io: TickIO,
 ): Promise<Decision> {
   let obs = observations;
+  if (io.checkProviders && obs.providerError === undefined && wantsProviderCheck(state, obs)) {
+    const problems = await io.checkProviders();
+    if (problems.length > 0) obs = { ...obs, providerError: problems.join('; ') };
+  }
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const d = decide(state, obs, now);
     if (!d.pending) return d;
@@ -77,6 +105,7 @@ export function canaryTickIO(o: CanaryIOOptions): TickIO {
   return {
     runChecks: () => runChecks(planChecks(o.target, o.analysis), o.analysis.provider),
     runWebhooks: (type, phase) => o.webhooks.runType(hooks, type, phase, ctx),
+    checkProviders: () => checkProviders(planChecks(o.target, o.analysis), o.analysis.provider),
   };
 }
 

@@ -230,3 +230,32 @@ describe('analysis: running checks', () => {
     ]);
   });
 });
+
+describe('spec hash', () => {
+  it('ignores key order and changes with a referenced ConfigMap', async () => {
+    const { targetSpecHash } = await import('../../src/rollout/state.js');
+    const a = targetSpecHash({
+      template: {
+        spec: { containers: [{ name: 'a', image: 'x:1' }] },
+        metadata: { labels: { app: 'a', v: '1' } },
+      },
+    });
+    const b = targetSpecHash({
+      template: {
+        metadata: { labels: { v: '1', app: 'a' } },
+        spec: { containers: [{ image: 'x:1', name: 'a' }] },
+      },
+    });
+    assert.equal(a, b);
+    assert.match(a, /^[0-9a-f]{16}$/);
+    const withCm = targetSpecHash({
+      template: { spec: {} },
+      configs: { 'configmap/cfg': { k: '1' } },
+    });
+    const changedCm = targetSpecHash({
+      template: { spec: {} },
+      configs: { 'configmap/cfg': { k: '2' } },
+    });
+    assert.notEqual(withCm, changedCm);
+  });
+});

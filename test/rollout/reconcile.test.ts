@@ -115,3 +115,66 @@ describe('a canary tick with real webhooks and a metric provider', () => {
     assert.equal(post.type, 'post-rollout');
   });
 });
+
+describe('provider reachability when a run starts', () => {
+  const spec = {
+    targetRef: { kind: 'Deployment', name: 'podinfo' },
+    service: { port: 9898 },
+    analysis: {
+      interval: '10s',
+      threshold: 2,
+      stepWeight: 25,
+      metrics: [{ name: 'request-success-rate', thresholdRange: { min: 99 } }],
+    },
+  } as unknown as CanarySpec;
+  const target = { namespace: 'test', name: 'podinfo', spec };
+  const obs: Observations = {
+    namespace: 'test',
+    name: 'podinfo',
+    spec,
+    targetHash: 'v2',
+    primary: READY,
+    canary: READY,
+  };
+
+  it('reports an unreachable provider in an event and still starts the run (as Flagger)', async () => {
+    const down = new MemoryProvider(
+      { unreachable: { code: 'SLUICE_METRICS_UNREACHABLE', message: 'connect ECONNREFUSED' } },
+      { now: () => T0 },
+    );
+    const state = {
+      phase: 'Succeeded',
+      failedChecks: 0,
+      canaryWeight: 0,
+      iterations: 0,
+      lastAppliedSpec: 'v1',
+      lastPromotedSpec: 'v1',
+      lastTransitionTime: new Date(T0).toISOString(),
+      conditions: [],
+      mirrored: false,
+      analysis: [],
+    } satisfies RolloutState;
+    const o = {
+      target,
+      analysis: { template: () => undefined, provider: () => down },
+      webhooks: new WebhookCaller(),
+      state,
+    };
+    const d = await decideTick(state, obs, new Date(T0), canaryTickIO(o));
+    assert.equal(d.state.phase, 'Progressing');
+    const events = d.actions.flatMap((a) => (a.type === 'emitEvent' ? [a.message] : []));
+    assert.ok(
+      events.some((e) =>
+        /Error checking metric providers: the default metric provider not available: SLUICE_METRICS_UNREACHABLE/.test(
+          e,
+        ),
+      ),
+      events.join(' | '),
+    );
+    // Mid-run ticks do not check reachability again.
+    let checked = 0;
+    const io = { ...canaryTickIO(o), checkProviders: async () => (checked++, []) };
+    await decideTick(d.state, obs, new Date(T0 + 10_000), io);
+    assert.equal(checked, 0);
+  });
+});
