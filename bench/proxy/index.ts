@@ -9,6 +9,16 @@
  * default V8 flags, or `--v8-flags` to compare others; "none" for V8's defaults).
  *
  * Needs nginx (Debian nginx-light), wrk and hey on PATH.
+ *
+ * Where the added latency goes (CPU profile of the proxy under wrk, --cpu-prof): the request
+ * path in JavaScript is under 5% of the proxy's samples; the write syscalls (writev of the
+ * corked response, the upstream request write — loopback TCP runs the receiver's stack in
+ * the sender's syscall) take over half, GC ~4%, the rest is idle. No timer, nextTick or
+ * setImmediate sits between reading a request and writing it upstream, or between reading a
+ * response and writing it downstream; both sides set TCP_NODELAY and the response head and
+ * first body bytes leave in one writev. What remains is the cost of a second process hop:
+ * two more loopback traversals and two more epoll wake-ups, which on a shared 2-core host
+ * is mostly waiting for a CPU (compare nginx_added_p90_ms in the same run).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -116,7 +126,7 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function rssMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+function rssMb(pid: number, field: 'VmHWM' | 'VmRSS' | 'RssAnon' | 'RssFile'): number {
   const m = new RegExp(`${field}:\\s+([0-9]+) kB`).exec(
     readFileSync(`/proc/${pid}/status`, 'utf8'),
   );
@@ -240,6 +250,10 @@ async function main(): Promise<void> {
     cpu_s_per_1k_req_at_1000rps: r3(((cpu3 - cpu2) / (RATE * DURATION)) * 1000),
     idle_rss_mb: idleRss,
     peak_rss_mb: rssMb(pid, 'VmHWM'),
+    // RSS after load split: private memory, and file pages (the node executable, shared by
+    // every proxy on the host).
+    rss_anon_mb: rssMb(pid, 'RssAnon'),
+    rss_file_mb: rssMb(pid, 'RssFile'),
     v8_flags: V8_FLAGS.join(' '),
     loadavg_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
   };

@@ -428,11 +428,15 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     const names = h.names;
     const values = h.values;
     const hop = h.hopByHop;
+    // The gateway is the edge: x-forwarded-proto is its own (as Envoy's), never the client's.
+    const edge = this.listener.name === 'gateway';
     for (let i = 0; i < names.length; i++) {
       const n = names[i] as string;
-      if (!skipRequestHeader(n) && (hop === null || !hop.includes(n)))
-        s += `${n}: ${values[i]}\r\n`;
+      if (skipRequestHeader(n) || (hop !== null && hop.includes(n))) continue;
+      if (edge && n === 'x-forwarded-proto') continue;
+      s += `${n}: ${values[i]}\r\n`;
     }
+    if (edge) s += `x-forwarded-proto: ${this.scheme}\r\n`;
     if (h.upgrade) s += `connection: upgrade\r\nupgrade: ${this.header('upgrade')}\r\n`;
     return s + this.listener.peerHeaderLine + '\r\n';
   }

@@ -72,7 +72,11 @@ function gatewayConfig(port: number, version = 'v1'): ProxyConfig {
   };
 }
 
-function get(port: number, host: string, ca: Buffer): Promise<{ status: number; body: string }> {
+function get(
+  port: number,
+  host: string,
+  ca: Buffer,
+): Promise<{ status: number; body: string; proto: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
@@ -87,7 +91,9 @@ function get(port: number, host: string, ca: Buffer): Promise<{ status: number; 
       (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body, proto: String(res.headers['x-proto']) }),
+        );
       },
     );
     req.on('error', reject);
@@ -98,6 +104,7 @@ function get(port: number, host: string, ca: Buffer): Promise<{ status: number; 
 test('gateway: TLS terminated per server by SNI (files and credentialName), hosts, httpsRedirect', () =>
   withCleanup(async (defer) => {
     const web = await upstream('web', (req, res) => {
+      res.setHeader('x-proto', String(req.headers['x-forwarded-proto']));
       res.end(`web ${req.headers.host} ${req.url}`);
     });
     defer(() => web.close());
@@ -118,6 +125,7 @@ test('gateway: TLS terminated per server by SNI (files and credentialName), host
     const a = await get(port, 'a.example.com', caA);
     assert.equal(a.status, 200);
     assert.equal(a.body, 'web a.example.com /p?q=1');
+    assert.equal(a.proto, 'https');
     const b = await get(port, 'b.example.com', caB);
     assert.equal(b.body, 'web b.example.com /p?q=1');
     await assert.rejects(
@@ -134,7 +142,11 @@ test('gateway: TLS terminated per server by SNI (files and credentialName), host
     });
     assert.equal(redirect.status, 301);
     assert.equal(redirect.headers.location, 'https://c.example.com/x?y=2');
-    assert.equal((await request(port, { headers: { host: 'open.test' } })).body, 'web open.test /');
+    const open = await request(port, {
+      headers: { host: 'open.test', 'x-forwarded-proto': 'https' },
+    });
+    assert.equal(open.body, 'web open.test /');
+    assert.equal(open.headers['x-proto'], 'http');
     assert.equal((await request(port, { headers: { host: 'a.example.com' } })).status, 301);
     assert.equal((await request(port, { headers: { host: 'nope.test' } })).status, 404);
     // garbage instead of a ClientHello: a TLS alert, closed; the gateway keeps serving
