@@ -8,7 +8,9 @@ import {
   bootstrap,
   cluster,
   config,
+  deadPort,
   raw,
+  rawUpstream,
   request,
   startProxy,
   upstream,
@@ -32,6 +34,7 @@ async function h2Upstream(handler: H2Handler) {
     s.on('close', () => sessions.delete(s));
   });
   server.on('stream', (stream, headers) => {
+    stream.on('error', () => {});
     let body = '';
     stream.on('data', (d: Buffer) => (body += d.toString()));
     stream.on('end', () => {
@@ -278,4 +281,61 @@ test('Upgrade: h2c from an HTTP/1.1 client (curl --http2): 101, then HTTP/2 with
       /\r\n\r\n$/,
     );
     assert.match(raw101, /^HTTP\/1\.1 101 /);
+  }));
+
+test('HTTP2 cluster failures: dead port 503 UF, garbage instead of HTTP/2 503, upstream reset mid-stream; the proxy keeps serving', () =>
+  withCleanup(async (defer) => {
+    const garbage = await rawUpstream((s) => s.end('HTTP/1.1 200 OK\r\n\r\nnot http/2'));
+    defer(() => garbage.close());
+    const dead = await deadPort();
+    const resetter = await h2Upstream((stream) => {
+      stream.respond({ ':status': 200 });
+      stream.write('partial');
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    });
+    defer(() => resetter.close());
+    const good = await upstream('good');
+    defer(() => good.close());
+    const route = (prefix: string, c: string) => ({
+      match: [{ uri: { prefix } }],
+      route: [{ cluster: c }],
+      retries: { attempts: 0 },
+    });
+    const { proxy, port } = await startProxy(
+      bootstrap(
+        config(
+          [
+            route('/dead', 'dead'),
+            route('/garbage', 'garbage'),
+            route('/reset', 'reset'),
+            { route: [{ cluster: 'good' }] },
+          ],
+          [
+            h2Cluster('dead', [dead], 'HTTP2'),
+            h2Cluster('garbage', [garbage.port], 'HTTP2'),
+            h2Cluster('reset', [resetter.port], 'GRPC'),
+            cluster('good', [good.port]),
+          ],
+        ),
+      ),
+    );
+    defer(() => proxy.stop());
+    const d = await request(port, { path: '/dead' });
+    assert.equal(d.status, 503);
+    assert.equal(d.headers['x-sluice-error-code'], 'SLUICE_PROXY_UPSTREAM_CONNECT_FAILURE');
+    assert.equal((await request(port, { path: '/garbage' })).status, 503);
+    // the response started: the client connection is reset, not answered twice
+    await assert.rejects(request(port, { path: '/reset' }));
+    assert.equal((await request(port, { path: '/ok' })).body, 'ok good');
+    // an HTTP/2 client sees the reset as a stream error, and its session keeps working
+    const s = connect(port);
+    defer(() => s.destroy());
+    const reset = await h2Request(s, {
+      ':method': 'GET',
+      ':path': '/reset',
+      ':authority': 'x',
+    }).catch((e: Error) => e);
+    assert.ok(reset instanceof Error || reset.body === 'partial');
+    const ok = await h2Request(s, { ':method': 'GET', ':path': '/ok', ':authority': 'x' });
+    assert.equal(ok.body, 'ok good');
   }));
