@@ -840,7 +840,14 @@ function stepCanary(t: Tick): void {
   const { s, analysis } = t;
   const max = maxWeight(analysis);
   const next = nextStepWeight(analysis, s.canaryWeight);
-  if (s.canaryWeight < max && next > 0) {
+  if (s.canaryWeight < max && next <= 0) {
+    // Nothing to step by: Flagger stays put silently; sluice stays put and says why.
+    const msg = `analysis of ${t.id} has no stepWeight, stepWeights or iterations: the weight cannot advance`;
+    if (s.message !== msg) t.event('warning', msg);
+    s.message = msg;
+    return;
+  }
+  if (s.canaryWeight < max) {
     const gate = t.gate('confirm-traffic-increase', 'Progressing');
     if (!gate.ok) {
       const msg = `Halt ${t.id} advancement waiting for traffic increase approval ${gate.failed.name}`;

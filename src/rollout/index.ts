@@ -69,6 +69,7 @@ export {
   initialState,
   isActive,
   promotedCondition,
+  restoreState,
   statusChecksum,
   targetSpecHash,
   type CanaryCondition,

@@ -8,7 +8,7 @@
  * tick, also after a restart.
  */
 import { createHash } from 'node:crypto';
-import type { CanaryPhase, ThresholdRange } from '../api/flagger/canary.js';
+import { CANARY_PHASES, type CanaryPhase, type ThresholdRange } from '../api/flagger/canary.js';
 
 export type { CanaryPhase } from '../api/flagger/canary.js';
 
@@ -197,4 +197,70 @@ export function statusChecksum(state: Pick<RolloutState, 'lastAppliedSpec'>): st
     .update(stable({ lastAppliedSpec: state.lastAppliedSpec ?? '' }))
     .digest('hex')
     .slice(0, 16);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const count = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : 0);
+const text = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
+
+/**
+ * A stored state read back (state directory, API): repaired field by field so a damaged or
+ * older file never crashes the decision. Returns the state and what was repaired; a value
+ * that is not a state at all (or has an unknown phase) gives `state: undefined` and the
+ * canary starts over from Initializing, which re-reads the world without promoting anything.
+ */
+export function restoreState(
+  raw: unknown,
+  now: Date,
+): { state: RolloutState | undefined; problems: string[] } {
+  if (!isObject(raw)) return { state: undefined, problems: ['the stored state is not an object'] };
+  const phase = raw.phase;
+  if (typeof phase !== 'string' || !(CANARY_PHASES as readonly string[]).includes(phase)) {
+    return { state: undefined, problems: [`unknown phase ${JSON.stringify(phase)}`] };
+  }
+  const problems: string[] = [];
+  const num = (k: string) => {
+    if (raw[k] !== undefined && count(raw[k]) !== raw[k]) problems.push(`${k} is not a count`);
+    return count(raw[k]);
+  };
+  const s: RolloutState = {
+    phase: phase as CanaryPhase,
+    failedChecks: num('failedChecks'),
+    canaryWeight: Math.min(100, num('canaryWeight')),
+    iterations: num('iterations'),
+    lastTransitionTime:
+      typeof raw.lastTransitionTime === 'string' &&
+      !Number.isNaN(Date.parse(raw.lastTransitionTime))
+        ? raw.lastTransitionTime
+        : now.toISOString(),
+    conditions: Array.isArray(raw.conditions)
+      ? (raw.conditions.filter(
+          (c) => isObject(c) && c.type === 'Promoted' && typeof c.status === 'string',
+        ) as unknown as CanaryCondition[])
+      : [],
+    mirrored: raw.mirrored === true,
+    analysis: Array.isArray(raw.analysis)
+      ? (raw.analysis.filter(
+          (c) => isObject(c) && typeof c.name === 'string' && typeof c.message === 'string',
+        ) as unknown as CheckResult[])
+      : [],
+  };
+  for (const k of [
+    'lastAppliedSpec',
+    'lastPromotedSpec',
+    'sessionAffinityCookie',
+    'previousSessionAffinityCookie',
+    'message',
+  ] as const) {
+    const v = text(raw[k]);
+    if (v !== undefined) s[k] = v;
+  }
+  for (const k of ['holdSince', 'notReadySince'] as const) {
+    const v = text(raw[k]);
+    if (v !== undefined && !Number.isNaN(Date.parse(v))) s[k] = v;
+    else if (raw[k] !== undefined) problems.push(`${k} is not a time`);
+  }
+  if (raw.paused === true) s.paused = true;
+  return { state: s, problems };
 }

@@ -1220,3 +1220,42 @@ describe('decide: whole runs', () => {
     assert.deepEqual(st, copy);
   });
 });
+
+describe('decide: stored state and odd analyses', () => {
+  it('restores a damaged stored state field by field, or starts over', async () => {
+    const { restoreState } = await import('../../src/rollout/state.js');
+    assert.deepEqual(restoreState('junk', T0), {
+      state: undefined,
+      problems: ['the stored state is not an object'],
+    });
+    assert.equal(restoreState({ phase: 'Exploding' }, T0).state, undefined);
+    const { state: st, problems } = restoreState(
+      {
+        phase: 'Progressing',
+        canaryWeight: 30,
+        failedChecks: -2,
+        conditions: 'x',
+        holdSince: 'soon',
+        lastAppliedSpec: 'v2',
+      },
+      T0,
+    );
+    assert.deepEqual(problems, ['failedChecks is not a count', 'holdSince is not a time']);
+    assert.equal(st?.canaryWeight, 30);
+    assert.equal(st?.failedChecks, 0);
+    assert.deepEqual(st?.conditions, []);
+    // and the decision runs on it
+    assert.equal(settle(st, obs()).state.canaryWeight, 40);
+  });
+
+  it('an analysis with nothing to step by stays put and says why, once', () => {
+    const s = spec({ stepWeight: undefined });
+    const d = settle(state({ canaryWeight: 0, iterations: 0 }), obs({ spec: s }));
+    assert.equal(d.state.canaryWeight, 0);
+    assert.equal(d.state.phase, 'Progressing');
+    assert.match(d.state.message ?? '', /no stepWeight, stepWeights or iterations/);
+    const again = settle(d.state, obs({ spec: s }));
+    assert.ok(!types(again).includes('promote'));
+    assert.equal(events(again).filter((e) => /no stepWeight/.test(e)).length, 0);
+  });
+});
