@@ -117,6 +117,26 @@ function cacheDir(root: string): string {
   throw new Error('no writable cache directory for the proxy bundle');
 }
 
+/** Bundles unused for a day go (a running proxy may still import a lazy chunk of a newer one). */
+function pruneOld(cache: string, keep: string): void {
+  const dayAgo = Date.now() - 86_400_000;
+  let names: string[];
+  try {
+    names = readdirSync(cache);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const p = join(cache, n);
+    if (p === keep || !n.startsWith('proxy-')) continue;
+    try {
+      if (statSync(p).mtimeMs < dayAgo) rmSync(p, { recursive: true, force: true });
+    } catch {
+      /* raced with another process */
+    }
+  }
+}
+
 /** The schema-check.ts contract over the api schemas embedded as JSON (no TypeBox). */
 function validatorModule(): string {
   const lite = JSON.stringify(join(here, `schema-lite${ext}`));
@@ -177,6 +197,7 @@ export async function buildProxyBundle(): Promise<string> {
       },
     ],
   });
+  pruneOld(dirname(dir), dir);
   try {
     renameSync(tmp, dir);
   } catch (e) {
