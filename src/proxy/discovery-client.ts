@@ -167,8 +167,11 @@ export class DiscoveryClient {
     this.timers.clearTimeout(this.rotateTimer);
     this.stopPing();
     const s = this.session;
+    const stream = this.stream;
     this.session = null;
     this.stream = null;
+    // Close our stream first: a session closes only once its streams have.
+    if (stream !== null && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
     if (s !== null && !s.destroyed) {
       await new Promise<void>((r) => {
         const t = setTimeout(() => {

@@ -65,6 +65,9 @@ export interface WaitForAcksOptions {
   timeoutMs?: number;
 }
 
+/** Pushes written per event-loop turn (see schedulePushes). */
+const PUSH_BATCH = 8;
+
 const STREAM_SETTINGS: http2.Settings = {
   // Configs of large meshes are megabytes: a larger window avoids a round trip per 64 KiB.
   initialWindowSize: 8 * 1024 * 1024,
@@ -81,6 +84,8 @@ export class DiscoveryServer {
   private readonly validate: ValidateFunction;
   private server: http2.Http2Server | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
+  private readonly pushQueue = new Set<ProxyRecord>();
+  private pushScheduled = false;
   private closing = false;
 
   constructor(private readonly opts: DiscoveryServerOptions) {
@@ -139,10 +144,11 @@ export class DiscoveryServer {
       }
       rec.latest = config;
       if (rec.conn !== null) {
-        this.pushConfig(rec, rec.conn);
+        this.pushQueue.add(rec);
         pushed++;
       }
     }
+    this.schedulePushes();
     for (const rec of this.records.values()) {
       if (configs.has(rec.id)) continue;
       rec.latest = null;
@@ -150,6 +156,27 @@ export class DiscoveryServer {
     }
     this.events.emit('change');
     return { pushed };
+  }
+
+  /**
+   * Serializes and writes queued pushes PUSH_BATCH at a time, yielding to the event loop in
+   * between: the first proxies receive (and start compiling) their config while the rest are
+   * still being serialized, instead of all after the whole loop. Each push sends the latest
+   * version at that moment, so a newer setConfigs in between is not sent twice.
+   */
+  private schedulePushes(): void {
+    if (this.pushScheduled || this.pushQueue.size === 0) return;
+    this.pushScheduled = true;
+    setImmediate(() => {
+      this.pushScheduled = false;
+      let n = 0;
+      for (const rec of this.pushQueue) {
+        this.pushQueue.delete(rec);
+        if (rec.conn !== null) this.pushConfig(rec, rec.conn);
+        if (++n === PUSH_BATCH) break;
+      }
+      this.schedulePushes();
+    });
   }
 
   /** Every known proxy (with a config, or connected), sorted by id. */
