@@ -4,7 +4,6 @@ import { runValidate } from './validate.js';
 import { runDiff } from './diff.js';
 import { runUp, UsageError, type UpOptions } from './up.js';
 import { LOG_LEVELS } from './logger.js';
-import { runProxyCommand } from '../proxy/cli.js';
 
 export function buildProgram(
   write: (text: string) => void = (t) => process.stdout.write(t),
@@ -99,6 +98,16 @@ export function buildProgram(
       '--webhook-secret-file <file>',
       'secret that git webhooks are signed with (or SLUICE_WEBHOOK_SECRET)',
     )
+    .option('--token-env <var>', 'HTTPS access token from this environment variable')
+    .option('--token-file <file>', 'HTTPS access token from this file')
+    .option(
+      '--username <name>',
+      'HTTPS user name (with --password-env/--password-file, or a token)',
+    )
+    .option('--password-env <var>', 'HTTPS password from this environment variable')
+    .option('--password-file <file>', 'HTTPS password from this file')
+    .option('--ssh-key <file>', 'SSH private key for ssh:// sources')
+    .option('--known-hosts <file>', 'known_hosts file for ssh:// sources')
     .addOption(
       new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'),
     )
@@ -122,6 +131,8 @@ export function buildProgram(
       new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'),
     )
     .action(async (opts: { bootstrap: string; logLevel: string }) => {
+      // Loaded on use: the data plane (and its timers) stays out of every other command.
+      const { runProxyCommand } = await import('../proxy/cli.js');
       process.exitCode = await runProxyCommand([
         '--bootstrap',
         opts.bootstrap,

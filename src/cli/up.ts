@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '../api/duration.js';
 import { startController } from '../controller/runner.js';
-import type { SourceRef } from '../source/index.js';
+import type { Credentials, SecretRef, SourceRef } from '../source/index.js';
 import { createLogger, type LogLevel } from './logger.js';
 
 export interface UpOptions {
@@ -18,7 +18,47 @@ export interface UpOptions {
   gatewayListen: string;
   prometheus: string;
   webhookSecretFile?: string;
+  tokenEnv?: string;
+  tokenFile?: string;
+  username?: string;
+  passwordEnv?: string;
+  passwordFile?: string;
+  sshKey?: string;
+  knownHosts?: string;
   logLevel: LogLevel;
+}
+
+/** Credentials from the flags: a token, a username and password, or an SSH key; never inline secrets. */
+export function credentialsFrom(opts: UpOptions): Credentials | undefined {
+  const secret = (env?: string, file?: string, what = 'secret'): SecretRef | undefined => {
+    if (env && file)
+      throw new UsageError(`give the ${what} as an environment variable or a file, not both`);
+    return env ? { env } : file ? { file } : undefined;
+  };
+  const token = secret(opts.tokenEnv, opts.tokenFile, 'token');
+  const password = secret(opts.passwordEnv, opts.passwordFile, 'password');
+  const kinds = [token, password ?? opts.username, opts.sshKey].filter(
+    (x) => x !== undefined,
+  ).length;
+  if (kinds > 1)
+    throw new UsageError(
+      'give one kind of credentials: --token-env/--token-file, --username with --password-env/--password-file, or --ssh-key',
+    );
+  if (token) return { type: 'token', token, ...(opts.username ? { username: opts.username } : {}) };
+  if (password || opts.username) {
+    if (!password || !opts.username)
+      throw new UsageError(
+        '--username needs --password-env or --password-file, and the other way round',
+      );
+    return { type: 'basic', username: opts.username, password };
+  }
+  if (opts.sshKey)
+    return {
+      type: 'ssh',
+      privateKeyFile: opts.sshKey,
+      ...(opts.knownHosts ? { knownHostsFile: opts.knownHosts } : {}),
+    };
+  return undefined;
 }
 
 export class UsageError extends Error {}
@@ -38,6 +78,7 @@ export async function runUp(opts: UpOptions): Promise<number> {
       : opts.commit
         ? { commit: opts.commit }
         : undefined;
+  const credentials = credentialsFrom(opts);
   const webhookSecret = opts.webhookSecretFile
     ? readFileSync(opts.webhookSecretFile, 'utf8').trim()
     : process.env.SLUICE_WEBHOOK_SECRET;
@@ -48,6 +89,7 @@ export async function runUp(opts: UpOptions): Promise<number> {
     ...(ref ? { ref } : {}),
     ...(opts.path ? { path: opts.path } : {}),
     intervalMs,
+    ...(credentials ? { credentials } : {}),
     stateDir: resolve(opts.stateDir),
     listen: opts.listen,
     ...(webhookSecret ? { webhookSecret } : {}),

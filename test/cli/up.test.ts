@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { TempDirs, WorkRepo } from '../source/support/git.js';
+import { TempDirs, WorkRepo, makeRemote } from '../source/support/git.js';
+import { GitHttpServer } from '../source/support/servers.js';
 import { waitFor } from '../source/support/time.js';
 
 const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
@@ -30,9 +31,10 @@ interface Up {
   url: Promise<string>;
   exit: Promise<number | null>;
   stderr: () => string;
+  stdout: () => string;
 }
 
-function up(repo: string, stateDir: string): Up {
+function up(repo: string, stateDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Up {
   const child = spawn(
     process.execPath,
     [
@@ -49,14 +51,17 @@ function up(repo: string, stateDir: string): Up {
       'warn',
       '--interval',
       '1h',
+      ...extra,
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     },
   );
   children.add(child);
   let err = '';
-  child.stdout?.resume();
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
   const url = new Promise<string>((resolve, reject) => {
     child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       err += d;
@@ -69,7 +74,7 @@ function up(repo: string, stateDir: string): Up {
   const exit = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => (children.delete(child), resolve(code))),
   );
-  return { child, url, exit, stderr: () => err };
+  return { child, url, exit, stderr: () => err, stdout: () => out };
 }
 
 async function status(url: string) {
@@ -109,7 +114,11 @@ test('kill -9 during a sync, then a restart converges to the head of the branch'
   const state = join(tmp.make(), 'state');
   const first = up(repo.dir, state);
   const url = await first.url;
-  await waitFor(async () => (await status(url)).source.appliedRevision, 'first revision applied');
+  await waitFor(
+    async () => (await status(url)).source.appliedRevision,
+    'first revision applied',
+    60_000,
+  );
 
   // A commit that changes every object, and a kill while the webhook-triggered sync runs.
   for (const k of Object.keys(files))
@@ -146,4 +155,73 @@ test('kill -9 during a sync, then a restart converges to the head of the branch'
   assert.ok(events.events.length > 0, 'the event log survived');
   again.child.kill('SIGTERM');
   assert.equal(await again.exit, 0);
+});
+
+test('HTTPS-style credentials from an environment variable: accepted when right, SLUICE_SOURCE_AUTH when wrong, never logged', async (t) => {
+  const base = tmp.make();
+  const { work } = makeRemote(tmp, base, 'fleet');
+  const sha = work.commit({ 'a.yaml': service('a') });
+  work.push('origin', 'main');
+  const server = await GitHttpServer.start(base, {
+    auth: { username: 'ci', password: 'pa55-w0rd-xyz' },
+  });
+  t.after(() => server.stop());
+
+  const good = up(
+    server.url('fleet'),
+    join(tmp.make(), 'state'),
+    ['--username', 'ci', '--password-env', 'GIT_PASSWORD', '--log-level', 'info'],
+    { GIT_PASSWORD: 'pa55-w0rd-xyz' },
+  );
+  const url = await good.url;
+  await waitFor(
+    async () => (await status(url)).source.appliedRevision?.endsWith(sha),
+    'revision applied over HTTP with basic auth',
+    60_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${good.stdout().slice(-2000)}\n${good.stderr().slice(-2000)}`);
+  });
+  good.child.kill('SIGTERM');
+  assert.equal(await good.exit, 0);
+
+  const bad = up(
+    server.url('fleet'),
+    join(tmp.make(), 'state'),
+    ['--username', 'ci', '--password-env', 'GIT_PASSWORD'],
+    { GIT_PASSWORD: 'wrong-password-123' },
+  );
+  const badUrl = await bad.url;
+  const error = await waitFor(
+    async () =>
+      (
+        (await (await fetch(badUrl + '/api/v1/status')).json()) as {
+          source: { lastError: { code: string } | null };
+        }
+      ).source.lastError,
+    'an auth error',
+    60_000,
+  );
+  assert.equal(error.code, 'SLUICE_SOURCE_AUTH');
+  const statusText = await (await fetch(badUrl + '/api/v1/status')).text();
+  const eventsText = await (await fetch(badUrl + '/api/v1/events')).text();
+  bad.child.kill('SIGTERM');
+  assert.equal(await bad.exit, 0);
+  for (const [what, text] of [
+    ['status', statusText],
+    ['events', eventsText],
+    ['logs', good.stdout() + good.stderr() + bad.stdout() + bad.stderr()],
+  ] as const) {
+    assert.ok(
+      !text.includes('pa55-w0rd-xyz') && !text.includes('wrong-password-123'),
+      `a password appears in the ${what}`,
+    );
+  }
+});
+
+test('conflicting credential flags are a usage error (exit 2)', async () => {
+  const repo = WorkRepo.init(tmp.make());
+  repo.commit({ 'a.yaml': service('a') });
+  const r = up(repo.dir, join(tmp.make(), 'state'), ['--token-env', 'A', '--ssh-key', '/tmp/k']);
+  assert.equal(await r.exit, 2);
+  assert.match(r.stderr(), /one kind of credentials/);
 });
