@@ -6,7 +6,6 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
 import { basename, dirname, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { ProxyBootstrap, ProxyConfig } from '../api/proxy-config.js';
@@ -17,6 +16,7 @@ import {
   type CompiledConfig,
   type CompiledListener,
 } from './compile.js';
+import { AdminServer, type AdminResponse } from './admin.js';
 import { ProxyError, ListenFailedError } from './errors.js';
 import { compose, type Filter } from './filter.js';
 import { dispatchRoute, RequestIdFilter } from './filters.js';
@@ -57,7 +57,7 @@ export class Proxy {
   private readonly serverFilters: Filter[] = [new RequestIdFilter()];
   private current: CompiledConfig | null = null;
   private lastRejected: { at: string; code: string; message: string; source: string } | null = null;
-  private admin: http.Server | null = null;
+  private admin: AdminServer | null = null;
   private adminPort = 0;
   private watcher: FSWatcher | null = null;
   private reloadTimer: ReturnType<typeof setTimeout> | null = null;
@@ -301,37 +301,32 @@ export class Proxy {
     });
   }
 
-  private startAdmin(address: string, port: number): Promise<void> {
-    const server = http.createServer((req, res) => this.onAdmin(req, res));
-    return new Promise((resolvePromise, reject) => {
-      server.once('error', (e) =>
-        reject(new ListenFailedError(`admin ${address}:${port}: ${e.message}`)),
-      );
-      server.listen({ host: address, port }, () => {
-        this.admin = server;
-        this.adminPort = (server.address() as { port: number }).port;
-        resolvePromise();
-      });
-    });
+  private async startAdmin(address: string, port: number): Promise<void> {
+    const server = new AdminServer((path) => this.onAdmin(path));
+    try {
+      this.adminPort = await server.listen(address, port);
+    } catch (e) {
+      throw new ListenFailedError(`admin ${address}:${port}: ${(e as Error).message}`);
+    }
+    this.admin = server;
   }
 
-  private onAdmin(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0];
-    const send = (status: number, type: string, body: string) => {
-      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    };
+  private onAdmin(path: string): AdminResponse {
+    const send = (status: number, type: string, body: string): AdminResponse => ({
+      status,
+      type,
+      body,
+    });
     switch (path) {
       case '/stats/prometheus':
       case '/metrics':
-        send(
+        return send(
           200,
           'text/plain; version=0.0.4',
           this.runtime.stats.exposition() + this.security.exposition(),
         );
-        return;
       case '/config_dump':
-        send(
+        return send(
           200,
           'application/json',
           JSON.stringify(
@@ -352,16 +347,13 @@ export class Proxy {
             2,
           ),
         );
-        return;
       case '/ready':
-        if (this.current !== null) send(200, 'text/plain', `LIVE ${this.current.version}\n`);
-        else send(503, 'text/plain', 'no config\n');
-        return;
+        if (this.current !== null) return send(200, 'text/plain', `LIVE ${this.current.version}\n`);
+        return send(503, 'text/plain', 'no config\n');
       case '/healthz':
-        send(200, 'text/plain', 'ok\n');
-        return;
+        return send(200, 'text/plain', 'ok\n');
       default:
-        send(404, 'text/plain', 'not found\n');
+        return send(404, 'text/plain', 'not found\n');
     }
   }
 
@@ -386,8 +378,7 @@ export class Proxy {
     if (this.admin !== null) {
       const a = this.admin;
       this.admin = null;
-      a.closeAllConnections();
-      await new Promise<void>((r) => a.close(() => r()));
+      await a.close();
     }
   }
 }
