@@ -103,6 +103,17 @@ function rssMb(pid: number): number {
   }
 }
 
+/** User + system CPU time of a process so far, in ms (/proc/PID/stat, 100 ticks/s). */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
@@ -169,7 +180,14 @@ async function main(): Promise<void> {
   // proxy compiles its second config there: V8 has not optimized that path yet).
   const all: number[] = [];
   const setConfigsMs: number[] = [];
+  let proxyCpu0 = 0;
+  let controllerCpu0 = 0;
   for (let r = 1 - WARMUP; r <= ROUNDS; r++) {
+    if (r === 1) {
+      proxyCpu0 = procs.reduce((a, p) => a + cpuMs(p.pid as number), 0);
+      const u = process.cpuUsage();
+      controllerCpu0 = (u.user + u.system) / 1000;
+    }
     const next = configs(`a${r}`);
     const t = performance.now();
     discovery.setConfigs(next);
@@ -180,6 +198,9 @@ async function main(): Promise<void> {
     if (bad.length > 0) throw new Error(`round ${r}: ${bad.length} not SYNCED (${bad[0]?.state})`);
   }
 
+  const proxyCpu = procs.reduce((a, p) => a + cpuMs(p.pid as number), 0) - proxyCpu0;
+  const u = process.cpuUsage();
+  const controllerCpu = (u.user + u.system) / 1000 - controllerCpu0;
   const rss = procs.map((p) => rssMb(p.pid as number)).filter((x) => !Number.isNaN(x));
   const fileRss = rssMb(fileFed.pid as number);
   const meanRss = rss.reduce((a, b) => a + b, 0) / rss.length;
@@ -195,6 +216,13 @@ async function main(): Promise<void> {
       .map(r1),
     setConfigsMs: { p50: r1(pct(setConfigsMs, 50)), max: r1(Math.max(...setConfigsMs)) },
     singleAckedMs: { p50: r1(pct(single, 50)), p99: r1(pct(single, 99)) },
+    // CPU spent per round, which load on a shared machine does not inflate: all proxies'
+    // (parse + validate + compile + ACK) and the controller's (serialize + push + ACKs).
+    cpuPerRoundMs: {
+      proxies: r1(proxyCpu / ROUNDS),
+      perProxy: r1(proxyCpu / ROUNDS / PROXIES),
+      controller: r1(controllerCpu / ROUNDS),
+    },
     ratioAllToSingleP50: r1(pct(all, 50) / pct(single, 50)),
     rssPerProxyMb: { mean: r1(meanRss), max: r1(Math.max(...rss)) },
     rssFileFedProxyMb: r1(fileRss),
