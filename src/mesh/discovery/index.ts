@@ -39,6 +39,7 @@ export interface DiscoveryOptions {
   authenticator?: Authenticator;
   maxMessageBytes?: number;
   pingIntervalMs?: number;
+  authTimeoutMs?: number;
 }
 
 export interface Discovery {
@@ -74,6 +75,7 @@ export async function startDiscovery(opts: DiscoveryOptions): Promise<Discovery>
     logger: opts.logger,
     ...(opts.maxMessageBytes !== undefined ? { maxMessageBytes: opts.maxMessageBytes } : {}),
     ...(opts.pingIntervalMs !== undefined ? { pingIntervalMs: opts.pingIntervalMs } : {}),
+    ...(opts.authTimeoutMs !== undefined ? { authTimeoutMs: opts.authTimeoutMs } : {}),
   });
   const addr = await server.start({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
   return {

@@ -37,6 +37,8 @@ export interface DiscoveryServerOptions {
   maxMessageBytes?: number;
   /** HTTP/2 PING period that detects dead proxies. Default 15 s; 0 disables. */
   pingIntervalMs?: number;
+  /** A connection without an authenticated stream after this long is closed. Default 10 s. */
+  authTimeoutMs?: number;
 }
 
 interface Conn {
@@ -85,6 +87,7 @@ export class DiscoveryServer {
   private server: http2.Http2Server | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private readonly pushQueue = new Set<ProxyRecord>();
+  private readonly authenticated = new WeakSet<http2.Http2Session>();
   private pushScheduled = false;
   private closing = false;
 
@@ -300,7 +303,16 @@ export class DiscoveryServer {
 
   private onSession(s: http2.ServerHttp2Session): void {
     this.sessions.add(s);
-    s.on('close', () => this.sessions.delete(s));
+    // A connection that has not opened an authenticated stream in time is dropped, so that
+    // idle or refused connections do not pile up.
+    const timer = setTimeout(() => {
+      if (!this.authenticated.has(s)) s.destroy();
+    }, this.opts.authTimeoutMs ?? 10_000);
+    timer.unref();
+    s.on('close', () => {
+      clearTimeout(timer);
+      this.sessions.delete(s);
+    });
     // A session error (peer reset) ends its streams; their 'close' handlers clean up.
     s.on('error', (e) => this.log.debug({ err: e }, 'discovery session error'));
   }
@@ -338,6 +350,7 @@ export class DiscoveryServer {
       this.refuse(stream, 503, 'SLUICE_DISCOVERY_SHUTTING_DOWN', 'the controller is stopping');
       return;
     }
+    if (stream.session) this.authenticated.add(stream.session);
     const rec = this.record(identity.proxyId);
     rec.identity = identity;
     if (rec.conn !== null) {

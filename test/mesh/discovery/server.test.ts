@@ -8,6 +8,7 @@ import pino from 'pino';
 import type { ProxyConfig } from '../../../src/api/proxy-config.js';
 import {
   DISCOVERY_ERROR_CODES,
+  identityFromProxyId,
   startDiscovery,
   syncState,
   type Discovery,
@@ -340,4 +341,44 @@ test('every discovery code used is registered, and every registered code is used
   for (const c of client) assert.ok(c in DISCOVERY_CLIENT_ERROR_CODES, `${c} is not registered`);
   for (const c of Object.keys(DISCOVERY_CLIENT_ERROR_CODES))
     assert.ok(client.has(c), `${c} is never raised`);
+});
+
+test('a connection that never opens an authenticated stream is closed after the auth timeout', async () => {
+  const d = await server({ authTimeoutMs: 200 });
+  const http2 = await import('node:http2');
+  const idle = http2.connect(d.url);
+  idle.on('error', () => undefined);
+  cleanups.push(() => idle.destroy());
+  const refusedSession = http2.connect(d.url);
+  refusedSession.on('error', () => undefined);
+  cleanups.push(() => refusedSession.destroy());
+  const req = refusedSession.request({ ':method': 'POST', ':path': '/sluice.discovery.v1/stream' });
+  req.on('error', () => undefined);
+  req.resume();
+  const good = await open(d, 'default/a/0');
+  await waitFor(() => idle.closed || idle.destroyed, 'the idle connection closed', 5000);
+  await waitFor(
+    () => refusedSession.closed || refusedSession.destroyed,
+    'the refused connection closed',
+    5000,
+  );
+  // The authenticated one, older than the timeout by now, stays and gets pushes.
+  d.setConfigs(new Map([['default/a/0', cfg('after')]]));
+  await good.next((m) => m.type === 'config' && m.version === 'after', 'a push after the timeout');
+  assert.equal(d.status()[0]?.state, 'STALE');
+});
+
+test('proxy ids imply an identity unless given', () => {
+  const cases: [string, Record<string, string>, [string, string, string]][] = [
+    ['shop/cart/0', {}, ['shop', 'cart', 'default']],
+    ['shop/cart/1', { serviceAccount: 'cart' }, ['shop', 'cart', 'cart']],
+    ['gateway/ingress', {}, ['istio-system', 'ingress', 'default']],
+    ['odd', { namespace: 'x' }, ['x', 'odd', 'default']],
+  ];
+  for (const [id, over, [ns, wl, sa]] of cases)
+    assert.deepEqual(
+      identityFromProxyId(id, over),
+      { proxyId: id, namespace: ns, workload: wl, serviceAccount: sa },
+      id,
+    );
 });
