@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { ProxyBootstrap } from '../../api/proxy-config.js';
-import type { EndpointRegistry, ProxyInstance } from '../../mesh/registry.js';
+import type { EndpointRegistry, ProxyInstance } from '../../api/endpoint-registry.js';
 import type { Platform, PlatformEvent, WorkloadSpec, WorkloadStatus } from '../platform.js';
 import { DEFAULT_BACKOFF, planRollout, type BackoffPolicy } from './decisions.js';
 import { PlatformError } from './errors.js';

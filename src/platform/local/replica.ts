@@ -12,7 +12,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { ProxyBootstrap, ProxyConfig, Route } from '../../api/proxy-config.js';
 import type { PlatformEvent, ProcessStatus, ReplicaStatus } from '../platform.js';
-import type { ProxyInstance } from '../../mesh/registry.js';
+import type { ProxyInstance } from '../../api/endpoint-registry.js';
 import {
   PROBE_START,
   recordProbe,
@@ -214,6 +214,7 @@ export class Replica {
       serviceAccount: this.plan.serviceAccount,
       address: HOST,
       inboundPort: this.proxyPorts.inbound,
+      ...(this.proxyPorts.admin ? { adminPort: this.proxyPorts.admin } : {}),
       appPorts: this.appPorts.map((p) => ({ ...p })),
       ready: this.ready,
     };
