@@ -4,15 +4,15 @@
  * tokens for the proxies it launches, close it.
  *
  *   const discovery = await startDiscovery({ stateDir, host: '127.0.0.1', port: 0, logger });
- *   const token = discovery.issueToken('default/reviews/0', { serviceAccount: 'reviews' });
- *   // bootstrap: config.discovery = { url: discovery.url, proxyId, token }
+ *   // bootstrap of a proxy the platform starts (ProxyInstance has id, namespace, workload, SA):
+ *   bootstrap.config = discovery.bootstrapConfig(instance);
  *   discovery.setConfigs(new Map([[proxyId, proxyConfig]]));
  *   discovery.status(); // → GET /api/v1/proxies, sluice proxy-status
  *   await discovery.close();
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ProxyConfig } from '../../api/proxy-config.js';
+import type { DiscoveryClientConfig, ProxyConfig } from '../../api/proxy-config.js';
 import { CertificateAuthority } from '../ca/index.js';
 import {
   LocalTokenAuthenticator,
@@ -52,6 +52,16 @@ export interface Discovery {
   status(): ProxyStatus[];
   /** A bootstrap token for `proxyId` (identity defaults from `<ns>/<workload>/<replica>`, SA `default`). */
   issueToken(proxyId: string, identity?: Partial<Omit<ProxyIdentity, 'proxyId'>>): string;
+  /**
+   * The bootstrap `config` of a proxy the platform starts: `{ discovery: { url, proxyId,
+   * token } }` with a freshly issued token (a platform writes it into a 0600 bootstrap file).
+   */
+  bootstrapConfig(proxy: {
+    id: string;
+    namespace?: string;
+    workload?: string;
+    serviceAccount?: string;
+  }): { discovery: DiscoveryClientConfig };
   waitForAcks(version?: string, opts?: WaitForAcksOptions): Promise<ProxyStatus[]>;
   close(): Promise<void>;
 }
@@ -85,6 +95,19 @@ export async function startDiscovery(opts: DiscoveryOptions): Promise<Discovery>
     setConfigs: (c) => server.setConfigs(c),
     status: () => server.status(),
     issueToken: (proxyId, identity) => tokens.issue(identityFromProxyId(proxyId, identity)),
+    bootstrapConfig: (p) => ({
+      discovery: {
+        url: addr.url,
+        proxyId: p.id,
+        token: tokens.issue(
+          identityFromProxyId(p.id, {
+            ...(p.namespace !== undefined ? { namespace: p.namespace } : {}),
+            ...(p.workload !== undefined ? { workload: p.workload } : {}),
+            ...(p.serviceAccount !== undefined ? { serviceAccount: p.serviceAccount } : {}),
+          }),
+        ),
+      },
+    }),
     waitForAcks: (version, o) => server.waitForAcks(version, o),
     close: () => server.close(),
   };

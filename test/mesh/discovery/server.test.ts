@@ -368,6 +368,24 @@ test('a connection that never opens an authenticated stream is closed after the 
   assert.equal(d.status()[0]?.state, 'STALE');
 });
 
+test('bootstrapConfig gives a proxy the server URL and a token for its identity', async () => {
+  const d = await server();
+  const { discovery } = d.bootstrapConfig({
+    id: 'shop/cart/0',
+    namespace: 'shop',
+    workload: 'cart',
+    serviceAccount: 'cart-sa',
+  });
+  assert.equal(discovery.url, d.url);
+  assert.equal(discovery.proxyId, 'shop/cart/0');
+  const s = await open(d, 'shop/cart/0', discovery.token);
+  assert.equal(
+    (await s.next((m) => m.type === 'hello', 'hello')).spiffeId,
+    'spiffe://cluster.local/ns/shop/sa/cart-sa',
+  );
+  assert.equal(d.status()[0]?.workload, 'cart');
+});
+
 test('proxy ids imply an identity unless given', () => {
   const cases: [string, Record<string, string>, [string, string, string]][] = [
     ['shop/cart/0', {}, ['shop', 'cart', 'default']],
