@@ -31,12 +31,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 /**
- * V8 flags of a proxy process, chosen by measurement (bench/proxy and wrk at 32 connections):
- * a 1 MB semi-space keeps the private (anonymous) memory under load at ~16 MB against ~21 MB
+ * V8 flags of a proxy process, chosen by measurement (wrk, 32 connections, 1 KiB responses):
+ * a 1 MB semi-space keeps private (anonymous) memory under load at ~16 MB against ~21 MB
  * with V8's default (16 MB), with no throughput difference we could measure on this machine;
- * 2 and 4 MB sat in between. The old-space cap turns a leak into a crash the fleet restarts
- * rather than a swapping host. --single-threaded-gc, --v8-pool-size, --no-opt and malloc
- * arena limits did not lower the peak (--no-opt costs 3x throughput).
+ * 2 and 4 MB sat in between. --single-threaded saves another ~2 MB but cost ~20% of
+ * throughput in three paired runs; --single-threaded-gc, --v8-pool-size, --optimize-for-size
+ * and malloc arena limits did not lower the peak; --no-opt costs 3x throughput. The
+ * old-space cap turns a leak into a crash the fleet restarts rather than a swapping host.
  */
 export const PROXY_V8_FLAGS: readonly string[] = [
   '--max-semi-space-size=1',
@@ -117,7 +118,7 @@ function cacheDir(root: string): string {
   throw new Error('no writable cache directory for the proxy bundle');
 }
 
-/** Bundles unused for a day go (a running proxy may still import a lazy chunk of a newer one). */
+/** Bundles older than a day go (not newer: a running proxy may still import a lazy chunk). */
 function pruneOld(cache: string, keep: string): void {
   const dayAgo = Date.now() - 86_400_000;
   let names: string[];
