@@ -12,11 +12,11 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import {
-  DISCOVERY_PATH,
-  type DiscoveryClientConfig,
-  type DiscoveryProxyMessage,
-  type DiscoveryServerMessage,
+import type {
+  DISCOVERY_PATH as DiscoveryPath,
+  DiscoveryClientConfig,
+  DiscoveryProxyMessage,
+  DiscoveryServerMessage,
 } from '../api/proxy-config.js';
 import type { DiscoveryClientErrorCode } from './discovery-client-errors.js';
 import {
@@ -24,6 +24,12 @@ import {
   type KeyAndCsr,
 } from './discovery-client-identity.js';
 import type { ApplyResult } from './proxy.js';
+
+/**
+ * api/proxy-config.ts's DISCOVERY_PATH, repeated so that the proxy bundle does not pull in
+ * the api module and TypeBox for one string (the type below keeps the two equal).
+ */
+const DISCOVERY_PATH: typeof DiscoveryPath = '/sluice.discovery.v1/stream';
 
 /** A workload certificate with its key, as handed to the proxy for mTLS. */
 export interface WorkloadCertificate {
