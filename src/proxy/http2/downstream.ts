@@ -46,7 +46,6 @@ export class Http2Listener {
   private make(): http2.Http2Server {
     const h2 = process.getBuiltinModule('node:http2');
     const server = h2.createServer({
-      maxSessionMemory: 4,
       settings: { maxConcurrentStreams: 1000 },
     });
     server.on('session', (session: http2.ServerHttp2Session) => {

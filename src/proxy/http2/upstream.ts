@@ -75,7 +75,6 @@ export class H2Pool {
     const s = h2.connect(authority, {
       createConnection: () => net.connect({ host: host.address, port: host.port, noDelay: true }),
       settings: { enablePush: false },
-      maxSessionMemory: 4,
     });
     this.session = s;
     this.connected = false;
