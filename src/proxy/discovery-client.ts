@@ -74,6 +74,8 @@ export interface DiscoveryClientOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   /** HTTP/2 PING period that detects a dead controller. Default 10 s; 0 disables. */
   pingIntervalMs?: number;
+  /** Time to connect and get the stream's answer before retrying. Default 10 s. */
+  connectTimeoutMs?: number;
   /** Largest message accepted from the server. Default 64 MiB. */
   maxMessageBytes?: number;
   /** Ask for a workload certificate over the stream. Default true. */
@@ -266,8 +268,17 @@ export class DiscoveryClient {
     let body = '';
     let buf: Buffer[] = [];
     let size = 0;
+    // A server that accepts the connection but never answers (hung, or not discovery).
+    const answerTimer = setTimeout(() => {
+      this.fail('SLUICE_DISCOVERY_CLIENT_DISCONNECTED', `${c.url}: no answer in time`);
+      session.destroy();
+    }, this.opts.connectTimeoutMs ?? 10_000);
+    answerTimer.unref();
+    session.once('close', () => clearTimeout(answerTimer));
+    let status = 0;
     stream.on('response', (h) => {
-      const status = Number(h[':status']);
+      clearTimeout(answerTimer);
+      status = Number(h[':status']);
       if (status === 200) {
         accepted = true;
         this.st.connected = true;
@@ -308,9 +319,10 @@ export class DiscoveryClient {
       if (!stream.writableEnded) stream.end();
     });
     stream.on('close', () => {
-      if (!accepted && this.session === session) {
+      // Closed before any answer: the session error or the timeout said why already.
+      if (status !== 0 && !accepted && this.session === session) {
         let code = 'SLUICE_DISCOVERY_CLIENT_REFUSED';
-        let message = `the server answered ${stream.rstCode ? `reset ${stream.rstCode}` : 'without a stream'}`;
+        let message = `the server answered ${status}`;
         try {
           const j = JSON.parse(body) as { error?: { code?: string; message?: string } };
           if (j.error?.code) {

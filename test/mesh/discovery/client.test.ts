@@ -191,3 +191,41 @@ test('the certificate reaches the proxy with its own key, and is re-requested at
   assert.notEqual(new X509Certificate(second.certificateChainPem).serialNumber, x.serialNumber);
   assert.equal(client.status().certificate?.rotations, 1);
 });
+
+test('a server that accepts the connection but never answers is given up on and retried', async () => {
+  const timers = new FakeTimers();
+  // A raw TCP server that reads and never replies.
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+    sock.resume();
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const sock of sockets) sock.destroy();
+        silent.close(() => r());
+      }),
+  );
+  const client = new DiscoveryClient({
+    config: {
+      url: `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`,
+      proxyId: 'default/a/0',
+      token: 't',
+    },
+    baseDir: '.',
+    target: new FakeTarget(),
+    logger: log,
+    timers,
+    random: () => 1,
+    connectTimeoutMs: 200,
+    pingIntervalMs: 0,
+  });
+  cleanups.push(() => client.stop());
+  client.start();
+  await waitFor(() => timers.armed.length === 1, 'a retry after the answer timeout', 5000);
+  assert.match(client.status().lastError?.message ?? '', /no answer in time/);
+  assert.equal(timers.fire(), 100);
+});
