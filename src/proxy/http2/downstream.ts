@@ -32,6 +32,9 @@ function connectionSpecific(n: string): boolean {
   );
 }
 
+/** The verified mTLS peer of a connection handed to HTTP/2. */
+const PEER = Symbol('sluice.peer');
+
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
 
@@ -39,7 +42,6 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 export class Http2Listener {
   private server: http2.Http2Server | null = null;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
-  private readonly peers = new WeakMap<net.Socket, PeerIdentity | null>();
 
   constructor(private readonly listener: ListenerRuntime) {}
 
@@ -61,7 +63,12 @@ export class Http2Listener {
 
   adopt(socket: net.Socket, head: Buffer, peer: PeerIdentity | null): void {
     this.server ??= this.make();
-    this.peers.set(socket, peer);
+    // Read back through session.socket, which node:http2 wraps in a Proxy (no WeakMap keys).
+    (socket as net.Socket & { [PEER]?: PeerIdentity | null })[PEER] = peer;
+    // Over mTLS the ALPN said http/1.1 (or nothing) but the client sent the HTTP/2 preface:
+    // prior knowledge decides. node:http2 would otherwise treat it as an unknown protocol.
+    const secured = socket as net.Socket & { alpnProtocol?: string | false | null };
+    if (secured.alpnProtocol !== undefined) secured.alpnProtocol = 'h2';
     // node:http2 reads bytes already buffered on the socket before its own reads.
     socket.unshift(head);
     this.server.emit('connection', socket);
@@ -73,7 +80,8 @@ export class Http2Listener {
       stream.close();
       return;
     }
-    new H2Downstream(this.listener, stream, headers, socket, this.peers.get(socket) ?? null);
+    const peer = (socket as net.Socket & { [PEER]?: PeerIdentity | null })[PEER] ?? null;
+    new H2Downstream(this.listener, stream, headers, socket, peer);
   }
 
   /** Graceful: GOAWAY, streams in flight finish. */

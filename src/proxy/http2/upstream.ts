@@ -1,7 +1,8 @@
 /**
  * HTTP/2 towards upstream endpoints (clusters with protocol HTTP2 or GRPC): one multiplexed
- * cleartext session per host (prior knowledge), a stream per request. node:http2 is loaded on
- * first use.
+ * session per host with prior knowledge, in cleartext or over the cluster's TLS (a sluice
+ * inbound listener detects the preface after the mTLS handshake, whatever ALPN said), a stream
+ * per request. node:http2 is loaded on first use.
  *
  * The exchange speaks HTTP/1.1 form to every upstream (see UpstreamStream): the request head
  * it writes becomes HEADERS, a chunked request body is decoded into DATA; the response becomes
@@ -72,8 +73,14 @@ export class H2Pool {
     const authority = host.address.includes(':')
       ? `http://[${host.address}]:${host.port}`
       : `http://${host.address}:${host.port}`;
+    const tls = host.settings.tls;
     const s = h2.connect(authority, {
-      createConnection: () => net.connect({ host: host.address, port: host.port, noDelay: true }),
+      // The cluster's TLS (ISTIO_MUTUAL between sidecars, or SIMPLE) when it has one; the
+      // session starts once the handshake verified the server ('secureConnect').
+      createConnection: () =>
+        tls == null
+          ? net.connect({ host: host.address, port: host.port, noDelay: true })
+          : tls.connect(host.address, host.port),
       settings: { enablePush: false },
     });
     this.session = s;
