@@ -339,3 +339,45 @@ test('HTTP2 cluster failures: dead port 503 UF, garbage instead of HTTP/2 503, u
     const ok = await h2Request(s, { ':method': 'GET', ':path': '/ok', ':authority': 'x' });
     assert.equal(ok.body, 'ok good');
   }));
+
+test('http2MaxRequests: requests past the limit in flight on an HTTP2 cluster answer 503 UO', () =>
+  withCleanup(async (defer) => {
+    const held: http2.ServerHttp2Stream[] = [];
+    const up = await h2Upstream((stream) => {
+      held.push(stream);
+      if (held.length === 1) return; // the first one waits
+      stream.respond({ ':status': 200 });
+      stream.end('ok');
+    });
+    defer(() => up.close());
+    const { proxy, port } = await startProxy(
+      bootstrap(
+        config(
+          [{ route: [{ cluster: 'up' }], retries: { attempts: 0 } }],
+          [h2Cluster('up', [up.port], 'HTTP2')],
+        ),
+      ),
+    );
+    const c = config(
+      [{ route: [{ cluster: 'up' }], retries: { attempts: 0 } }],
+      [h2Cluster('up', [up.port], 'HTTP2')],
+    );
+    c.clusters[0]!.connectionPool = { http: { http2MaxRequests: 1 } };
+    c.version = 'v2';
+    assert.equal(proxy.apply(c, 'test').ok, true);
+    defer(() => proxy.stop());
+    const first = request(port, { path: '/held' });
+    // bounded wait until the upstream holds the first request
+    for (let i = 0; held.length === 0; i++) {
+      assert.ok(i < 5000, 'the first request never reached the upstream');
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const second = await request(port, { path: '/second' });
+    assert.equal(second.status, 503);
+    assert.equal(second.headers['x-sluice-error-code'], 'SLUICE_PROXY_UPSTREAM_OVERFLOW');
+    held[0]!.respond({ ':status': 200 });
+    held[0]!.end('released');
+    assert.equal((await first).body, 'released');
+    // the slot is free again
+    assert.equal((await request(port, { path: '/third' })).status, 200);
+  }));
