@@ -93,9 +93,12 @@ export async function runUp(opts: UpOptions): Promise<number> {
     stateDir: resolve(opts.stateDir),
     listen: opts.listen,
     ...(webhookSecret ? { webhookSecret } : {}),
+    fleet: { gatewayListen: opts.gatewayListen, prometheus: opts.prometheus },
     logger,
   });
   process.stderr.write(`sluice: controller API on ${running.url}, watching ${opts.source}\n`);
+  if (running.metricsBackend)
+    process.stderr.write(`sluice: metrics: ${running.metricsBackend.reason}\n`);
 
   await new Promise<void>((done) => {
     const stop = (signal: string) => {

@@ -14,6 +14,7 @@ import { ControllerError } from './errors.js';
 import type { ControllerMetrics } from './metrics.js';
 import { formatFieldChange } from './object-diff.js';
 import { applyPlan, appliedKey, planSync, type AppliedObject, type SyncPlan } from './plan.js';
+import { effectiveState, type OverlayProducer, type StateObject } from './overlay.js';
 import { buildSnapshot, type TreeInput } from './snapshot.js';
 import type { StateStore } from './state-store.js';
 
@@ -34,6 +35,8 @@ export interface ControllerOptions {
   metrics: ControllerMetrics;
   references?: ReferencesMode;
   now?: () => number;
+  /** Producers of objects added to or replacing committed ones (the canary controller). */
+  overlays?: OverlayProducer[];
   /** Retry delays after a failed apply: `min(maxMs, initialMs * 2^(n-1))` (defaults 1 s, 60 s). */
   retry?: { initialMs: number; maxMs: number };
 }
@@ -72,7 +75,9 @@ export class Controller {
   private diagnostics: Diagnostic[] = [];
   private lastSync: ControllerStatus['lastSync'] = null;
   private failures = 0;
-  private running: Promise<SyncOutcome> | undefined;
+  private running: Promise<unknown> | undefined;
+  /** Workloads of the last successful push, to remove those that left the effective state. */
+  private pushedWorkloads = new Set<string>();
   private readonly log: Logger;
   private readonly now: () => number;
 
@@ -83,6 +88,7 @@ export class Controller {
     this.appliedRevisionInfo = state.revisionInfo;
     this.appliedAt = state.appliedAt;
     this.log = opts.logger.child({ component: 'controller' });
+    for (const producer of opts.overlays ?? []) producer.onChange(() => void this.repush());
     this.now = opts.now ?? Date.now;
     this.updateObjectMetrics();
   }
@@ -105,29 +111,56 @@ export class Controller {
    * level-triggered, so this converges whatever a crash left half done.
    */
   async resync(): Promise<void> {
-    if (this.applied.size === 0) return;
-    const workloads = this.appliedObjects().filter((o) => o.kind === WORKLOAD_KIND);
-    await this.opts.platform.apply(
-      workloads.map((o) => ({
-        namespace: o.namespace,
-        name: o.name,
-        object: o.object,
-        revision: o.revision,
-      })),
+    await this.enqueue(async () => {
+      await this.push(this.applied);
+      this.log.info(
+        { revision: this.appliedRevision, objects: this.applied.size },
+        'resynced applied state',
+      );
+    });
+  }
+
+  /**
+   * Pushes the effective state again (an overlay changed): queued behind any sync in flight.
+   * Failures are logged and retried by the next push.
+   */
+  repush(): Promise<void> {
+    return this.enqueue(async () => {
+      try {
+        await this.push(this.applied);
+      } catch (err) {
+        this.log.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          'push of the effective state failed',
+        );
+      }
+    });
+  }
+
+  /** Committed objects with every overlay applied: what the platform and mesh run. */
+  effective(applied: ReadonlyMap<string, AppliedObject> = this.applied): StateObject[] {
+    const committed: StateObject[] = [...applied.values()].map((o) => ({
+      kind: o.kind,
+      namespace: o.namespace,
+      name: o.name,
+      object: o.object,
+      revision: o.revision,
+    }));
+    return effectiveState(
+      committed,
+      (this.opts.overlays ?? []).map((p) => p.overlay()),
     );
-    await this.opts.mesh.update(this.meshState());
-    this.log.info(
-      { revision: this.appliedRevision, objects: this.applied.size },
-      'resynced applied state',
-    );
+  }
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const next = (this.running ?? Promise.resolve()).catch(() => undefined).then(fn);
+    this.running = next;
+    return next;
   }
 
   /** Syncs one revision; concurrent calls wait for the one in flight and then run in order. */
   sync(revision: RevisionInfo, tree: TreeInput): Promise<SyncOutcome> {
-    const run = async (): Promise<SyncOutcome> => this.syncNow(revision, tree);
-    const next = (this.running ?? Promise.resolve()).catch(() => undefined).then(run);
-    this.running = next;
-    return next;
+    return this.enqueue(() => this.syncNow(revision, tree));
   }
 
   private async syncNow(revision: RevisionInfo, tree: TreeInput): Promise<SyncOutcome> {
@@ -147,7 +180,7 @@ export class Controller {
     for (const d of errors) this.opts.metrics.errors.inc({ code: d.code });
 
     try {
-      await this.applyToBackends(plan);
+      await this.push(applyPlan(this.applied, plan), revision.id);
     } catch (err) {
       this.failures++;
       const requeueAfterMs = Math.min(
@@ -224,34 +257,45 @@ export class Controller {
     return { revision: revision.id, result, plan, diagnostics: snapshot.diagnostics };
   }
 
-  private async applyToBackends(plan: SyncPlan): Promise<void> {
-    const workloads = [...plan.create, ...plan.update.map((u) => u.next)].filter(
-      (o) => o.kind === WORKLOAD_KIND,
+  /**
+   * Converges the platform and the mesh on the effective state of `applied`: every workload
+   * is handed over (the platform is level-triggered and leaves unchanged ones alone), those
+   * gone since the last push are removed, and the mesh gets the whole state.
+   */
+  private async push(
+    applied: ReadonlyMap<string, AppliedObject>,
+    revision = this.appliedRevision ?? '',
+  ): Promise<void> {
+    const effective = this.effective(applied);
+    const workloads = effective.filter((o) => o.kind === WORKLOAD_KIND);
+    const keys = new Set(workloads.map((o) => `${o.namespace}/${o.name}`));
+    await this.opts.platform.apply(
+      workloads.map((o) => ({
+        namespace: o.namespace,
+        name: o.name,
+        object: o.object,
+        revision: o.revision,
+      })),
     );
-    const removed = plan.prune.filter((o) => o.kind === WORKLOAD_KIND);
-    if (workloads.length)
-      await this.opts.platform.apply(
-        workloads.map((o) => ({
-          namespace: o.namespace,
-          name: o.name,
-          object: o.object,
-          revision: o.revision,
-        })),
-      );
-    if (removed.length)
+    const removed = [...this.pushedWorkloads].filter((k) => !keys.has(k));
+    if (removed.length) {
       await this.opts.platform.remove(
-        removed.map((o) => ({ namespace: o.namespace, name: o.name })),
+        removed.map((k) => {
+          const [namespace = '', name = ''] = k.split('/');
+          return { namespace, name };
+        }),
       );
-    if (plan.create.length || plan.update.length || plan.prune.length) {
-      await this.opts.mesh.update(this.meshState(applyPlan(this.applied, plan)));
     }
-  }
-
-  private meshState(applied: Map<string, AppliedObject> = this.applied) {
-    const objects = [...applied.values()]
-      .sort((a, b) => (appliedKey(a) < appliedKey(b) ? -1 : 1))
-      .map((o) => ({ kind: o.kind, namespace: o.namespace, name: o.name, object: o.object }));
-    return { revision: this.appliedRevision ?? '', objects };
+    this.pushedWorkloads = keys;
+    await this.opts.mesh.update({
+      revision,
+      objects: effective.map((o) => ({
+        kind: o.kind,
+        namespace: o.namespace,
+        name: o.name,
+        object: o.object,
+      })),
+    });
   }
 
   private recordEvents(revision: RevisionInfo, plan: SyncPlan, diagnostics: Diagnostic[]): void {

@@ -3,8 +3,8 @@
  * controller, the platform and mesh backends, and the HTTP API, started and stopped together.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import {
   GitSource,
@@ -16,8 +16,14 @@ import {
   type FetchResult,
 } from '../source/index.js';
 import { MemoryMeshTarget, type MeshTarget } from '../mesh/mesh-target.js';
+import { startDiscovery, type Discovery } from '../mesh/discovery/index.js';
 import { createPlatform } from '../platform/factory.js';
 import type { Platform, PlatformConfig } from '../platform/platform.js';
+import { LocalPlatform, defaultProxyCommand } from '../platform/local/index.js';
+import { LocalGateway } from '../platform/local/gateway.js';
+import type { EndpointRegistry } from '../api/endpoint-registry.js';
+import { startMetricsBackend, scrapeTargetsOf, type MetricsBackend } from '../metrics/index.js';
+import { MeshSync } from './mesh-sync.js';
 import type { ReferencesMode } from '../manifests/index.js';
 import { ApiServer, errorBody, type Route } from './api-server.js';
 import { Controller, type SyncOutcome } from './controller.js';
@@ -42,10 +48,29 @@ export interface RunnerOptions {
   env?: NodeJS.ProcessEnv;
   /** Backoff of the source after failures (tests shorten it). */
   sourceBackoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * Run the local fleet: workloads as host processes with sidecars, the ingress gateway, the
+   * discovery server with its CA, the mesh compiler and the metrics backend. Without it the
+   * controller applies to the in-memory platform and mesh (`platform` then chooses).
+   */
+  fleet?: {
+    /** `host:port` of the ingress gateway (port 0 picks one). */
+    gatewayListen: string;
+    /** `auto` (start Prometheus when on PATH, else builtin), `off`, or a Prometheus URL. */
+    prometheus?: string;
+    /** Scrape interval of the started Prometheus or the builtin provider (default 5 s). */
+    scrapeIntervalMs?: number;
+    /** Istio auto-mTLS between sidecars (default true). */
+    autoMtls?: boolean;
+  };
 }
 
 export interface RunningController {
   readonly url: string;
+  /** The ingress gateway's address (`http://host:port`), with a fleet. */
+  readonly gatewayUrl?: string;
+  readonly discovery?: Discovery;
+  readonly metricsBackend?: MetricsBackend;
   readonly controller: Controller;
   readonly poller: SourcePoller;
   readonly platform: Platform;
@@ -83,8 +108,9 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
   const { host, port } = parseListen(opts.listen);
   const store = StateStore.open({ dir: opts.stateDir });
   const metrics = new ControllerMetrics({ processMetrics: true });
-  const platform = createPlatform(opts.platform ?? { type: 'memory' });
-  const mesh: MeshTarget = new MemoryMeshTarget();
+  const fleet = opts.fleet ? await startFleet(opts, store, log) : undefined;
+  const platform = fleet?.platform ?? createPlatform(opts.platform ?? { type: 'memory' });
+  const mesh: MeshTarget = fleet?.mesh ?? new MemoryMeshTarget();
   const controller = new Controller({
     store,
     platform,
@@ -116,6 +142,11 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
   const syncs = new Set<Promise<unknown>>();
   const syncLatest = async (result: FetchResult): Promise<SyncOutcome> => {
     const tree = await result.tree();
+    // Local processes run from the revision's files: commands and paths are relative to it.
+    if (fleet)
+      await fleet.checkout(result.revision.sha, () =>
+        source.readTree(result.revision.sha, { path: '' }),
+      );
     const outcome = await controller.sync(result.revision, tree);
     if (outcome.result === 'failure' && outcome.requeueAfterMs !== undefined && !stopped) {
       clearTimeout(retryTimer);
@@ -196,6 +227,11 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
           },
         };
       },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/proxies',
+      handler: () => ({ status: 200, body: { proxies: fleet ? fleet.proxies() : [] } }),
     },
     {
       method: 'GET',
@@ -284,6 +320,13 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
 
   return {
     url,
+    ...(fleet
+      ? {
+          gatewayUrl: fleet.gatewayUrl(),
+          discovery: fleet.discovery,
+          metricsBackend: fleet.metrics,
+        }
+      : {}),
     controller,
     poller,
     platform,
@@ -297,6 +340,7 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
       await api.close();
       await platform.close();
       await mesh.close();
+      await fleet?.close();
       store.close();
     },
   };
@@ -304,4 +348,204 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
 
 function firstLine(s: string | undefined): string {
   return (s ?? '').split('\n')[0] ?? '';
+}
+
+interface Fleet {
+  platform: LocalPlatform;
+  mesh: MeshSync;
+  discovery: Discovery;
+  gateway: LocalGateway;
+  metrics: MetricsBackend;
+  registry(): EndpointRegistry;
+  proxies(): unknown[];
+  gatewayUrl(): string | undefined;
+  /** Writes the whole repository at `sha` to the checkout the workloads run from (once per sha). */
+  checkout(
+    sha: string,
+    read: () => Promise<{ files: { path: string; content: Buffer }[] }>,
+  ): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts the local fleet: discovery (with the CA), the platform, the gateway, the mesh, metrics. */
+async function startFleet(opts: RunnerOptions, store: StateStore, log: Logger): Promise<Fleet> {
+  const fleetOpts = opts.fleet as NonNullable<RunnerOptions['fleet']>;
+  const stateDir = store.dir;
+  const checkoutDir = join(stateDir, 'checkout');
+  mkdirSync(checkoutDir, { recursive: true });
+  const discovery = await startDiscovery({ stateDir, host: '127.0.0.1', port: 0, logger: log });
+  const tokens = new Map<string, string>();
+  const tokenFor = (proxyId: string, serviceAccount?: string) => {
+    let t = tokens.get(proxyId);
+    if (!t) {
+      t = discovery.issueToken(proxyId, serviceAccount ? { serviceAccount } : {});
+      tokens.set(proxyId, t);
+    }
+    return t;
+  };
+  // Parts started later than the callbacks that reach them (the platform reports changes early).
+  const late: { mesh?: MeshSync; metrics?: MetricsBackend; gateway?: LocalGateway } = {};
+  const registry = (): EndpointRegistry => {
+    const proxies = [...platform.registry().proxies];
+    const gw = late.gateway?.instance();
+    if (gw) proxies.push(gw);
+    proxies.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { proxies };
+  };
+  const registryChanged = () => {
+    late.mesh?.registryChanged();
+    late.metrics?.setTargets(scrapeTargetsOf(registry().proxies));
+  };
+  const platform = new LocalPlatform({
+    stateDir,
+    cwd: checkoutDir,
+    logger: log,
+    writeDefaultConfig: false,
+    bootstrapFor: (ctx) => ({
+      ...ctx.bootstrap,
+      config: {
+        discovery: {
+          url: discovery.url,
+          proxyId: ctx.instance.id,
+          token: tokenFor(ctx.instance.id, ctx.instance.serviceAccount),
+        },
+      },
+    }),
+    onChange: registryChanged,
+    onEvent: (e) =>
+      store.appendEvent({
+        type: e.type,
+        reason: e.reason,
+        message: e.message,
+        ...(e.code ? { code: e.code } : {}),
+        object: { kind: 'Deployment', namespace: e.namespace, name: e.name },
+      }),
+  });
+  const [gwHost, gwPortText] = splitHostPort(fleetOpts.gatewayListen);
+  const gateway = new LocalGateway({
+    host: gwHost,
+    port: Number(gwPortText),
+    stateDir,
+    proxyCommand: defaultProxyCommand(),
+    env: baseEnv(),
+    logger: log,
+    configFor: (id) => ({
+      discovery: {
+        url: discovery.url,
+        proxyId: id,
+        token: tokenFor(id, 'istio-ingressgateway-service-account'),
+      },
+    }),
+    onChange: registryChanged,
+  });
+  const mesh = new MeshSync({
+    sink: discovery,
+    registry,
+    logger: log,
+    autoMtls: fleetOpts.autoMtls ?? true,
+    onProblems: (problems) => {
+      for (const p of problems.slice(0, 20)) {
+        store.appendEvent({
+          type: 'Warning',
+          reason: 'MeshCompileProblem',
+          code: p.code,
+          message: p.object ? `${p.object}: ${p.message}` : p.message,
+        });
+      }
+    },
+  });
+  const metrics = await startMetricsBackend({
+    prometheus: fleetOpts.prometheus ?? 'auto',
+    stateDir,
+    logger: log,
+    ...(fleetOpts.scrapeIntervalMs ? { scrapeIntervalMs: fleetOpts.scrapeIntervalMs } : {}),
+  });
+  log.info({ component: 'metrics', mode: metrics.mode, reason: metrics.reason }, 'metrics backend');
+  Object.assign(late, { gateway, mesh, metrics });
+  registryChanged();
+  gateway.start();
+  let checkedOut: string | undefined;
+  return {
+    platform,
+    mesh,
+    discovery,
+    gateway,
+    metrics,
+    registry,
+    proxies: () => {
+      const reg = new Map(registry().proxies.map((p) => [p.id, p]));
+      const status = new Map(discovery.status().map((s) => [s.id, s]));
+      const ids = [...new Set([...reg.keys(), ...status.keys()])].sort();
+      return ids.map((id) => {
+        const p = reg.get(id);
+        const st = status.get(id);
+        return {
+          id,
+          kind: p?.kind ?? null,
+          namespace: p?.namespace ?? st?.namespace ?? null,
+          workload: p?.workload ?? st?.workload ?? null,
+          address: p ? `${p.address}:${p.inboundPort}` : null,
+          ready: p?.ready ?? false,
+          ackedVersion: st?.ackedVersion ?? null,
+          latestVersion: st?.latestVersion ?? null,
+          state: st?.state ?? 'DISCONNECTED',
+          reason: st?.reason ?? null,
+          connectedSince: st?.connectedSince ?? null,
+          certificateNotAfter: st?.certificateNotAfter ?? null,
+        };
+      });
+    },
+    gatewayUrl: () => {
+      const gw = gateway.instance();
+      return gw ? `http://${gw.address}:${gw.inboundPort}` : undefined;
+    },
+    async checkout(sha, read) {
+      if (checkedOut === sha) return;
+      const marker = join(checkoutDir, '.sluice-revision');
+      try {
+        if (readFileSync(marker, 'utf8').trim() === sha) {
+          checkedOut = sha;
+          return;
+        }
+      } catch {
+        // no checkout yet
+      }
+      const tree = await read();
+      const next = `${checkoutDir}.next`;
+      rmSync(next, { recursive: true, force: true });
+      for (const f of tree.files) {
+        const target = join(next, f.path);
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(target, f.content);
+      }
+      writeFileSync(join(next, '.sluice-revision'), sha + '\n');
+      const old = `${checkoutDir}.old`;
+      rmSync(old, { recursive: true, force: true });
+      renameSync(checkoutDir, old);
+      renameSync(next, checkoutDir);
+      rmSync(old, { recursive: true, force: true });
+      checkedOut = sha;
+    },
+    async close() {
+      await gateway.stop();
+      await metrics.close();
+      await discovery.close();
+    },
+  };
+}
+
+function splitHostPort(listen: string): [string, string] {
+  const i = listen.lastIndexOf(':');
+  if (i < 0) throw new Error(`--gateway-listen must be host:port, not ${JSON.stringify(listen)}`);
+  return [listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1', listen.slice(i + 1)];
+}
+
+/** The environment proxies start from: PATH and the like, nothing secret. */
+function baseEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_OPTIONS']) {
+    const v = process.env[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
 }
