@@ -179,6 +179,7 @@ async function main(): Promise<void> {
   // All proxies get a new version at once; the first WARMUP rounds are not counted (every
   // proxy compiles its second config there: V8 has not optimized that path yet).
   const all: number[] = [];
+  const rounds: { ms: number; p95AckedMs: number }[] = [];
   const setConfigsMs: number[] = [];
   let proxyCpu0 = 0;
   let controllerCpu0 = 0;
@@ -192,8 +193,21 @@ async function main(): Promise<void> {
     const t = performance.now();
     discovery.setConfigs(next);
     if (r > 0) setConfigsMs.push(performance.now() - t);
+    // When 95% had ACKed (sampled every 20 ms): a slow round whose p95 is early is a few
+    // stalled processes; a late p95 is the whole machine being busy.
+    let p95At = NaN;
+    const sampler = setInterval(() => {
+      if (!Number.isNaN(p95At)) return;
+      const synced = discovery.status().filter((s) => s.state === 'SYNCED').length;
+      if (synced >= PROXIES * 0.95) p95At = performance.now() - t;
+    }, 20);
     const statuses = await discovery.waitForAcks(undefined, { timeoutMs: 60_000 });
-    if (r > 0) all.push(performance.now() - t);
+    clearInterval(sampler);
+    const took = performance.now() - t;
+    if (r > 0) {
+      all.push(took);
+      rounds.push({ ms: r1(took), p95AckedMs: r1(Number.isNaN(p95At) ? took : p95At) });
+    }
     const bad = statuses.filter((s) => s.state !== 'SYNCED');
     if (bad.length > 0) throw new Error(`round ${r}: ${bad.length} not SYNCED (${bad[0]?.state})`);
   }
@@ -210,10 +224,7 @@ async function main(): Promise<void> {
     configBytes: bytes,
     startupAllSyncedMs: Math.round(startupAllSyncedMs),
     allAckedMs: { p50: r1(pct(all, 50)), p99: r1(pct(all, 99)), max: r1(Math.max(...all)) },
-    slowestRoundsMs: [...all]
-      .sort((a, b) => b - a)
-      .slice(0, 5)
-      .map(r1),
+    slowestRounds: [...rounds].sort((a, b) => b.ms - a.ms).slice(0, 5),
     setConfigsMs: { p50: r1(pct(setConfigsMs, 50)), max: r1(Math.max(...setConfigsMs)) },
     singleAckedMs: { p50: r1(pct(single, 50)), p99: r1(pct(single, 99)) },
     // CPU spent per round, which load on a shared machine does not inflate: all proxies'
