@@ -125,6 +125,17 @@ test('h2c with prior knowledge: requests and bodies reach an HTTP/1.1 upstream',
     );
     assert.equal(sized.body, 'PUT /p te=- abc');
     assert.equal(up.seen[0]?.headers.host, 'up');
+    // a bad content-length: the stream is reset (PROTOCOL_ERROR), the session keeps serving
+    await assert.rejects(
+      h2Request(
+        s,
+        { ':method': 'POST', ':path': '/p', ':authority': 'up', 'content-length': 'x' },
+        'abc',
+      ),
+      /PROTOCOL_ERROR/,
+    );
+    const after = await h2Request(s, { ':method': 'GET', ':path': '/after', ':authority': 'up' });
+    assert.equal(after.body, 'GET /after te=- ');
     // requests on one session are multiplexed through one downstream connection
     const many = await Promise.all(
       [1, 2, 3, 4].map((i) =>
@@ -135,7 +146,7 @@ test('h2c with prior knowledge: requests and bodies reach an HTTP/1.1 upstream',
       many.map((r) => r.body),
       [1, 2, 3, 4].map((i) => `GET /m${i} te=- `),
     );
-    assert.match(await metrics(admin), /istio_requests_total\{[^}]*response_code="200"[^}]*\} 7/);
+    assert.match(await metrics(admin), /istio_requests_total\{[^}]*response_code="200"[^}]*\} 8/);
   }));
 
 test('HTTP/1.1 client to an HTTP2 cluster: request body decoded, response re-framed', () =>

@@ -35,6 +35,7 @@ function connectionSpecific(n: string): boolean {
 /** The verified mTLS peer of a connection handed to HTTP/2. */
 const PEER = Symbol('sluice.peer');
 
+const DIGITS = /^[0-9]{1,15}$/;
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
 
@@ -148,7 +149,7 @@ export class H2Downstream implements Downstream, ChunkSink {
       } else {
         names.push(k);
         values.push(v);
-        if (k === 'content-length') contentLength = Number(v);
+        if (k === 'content-length') contentLength = DIGITS.test(v) ? Number(v) : -2;
       }
     }
     if (authority !== undefined) {
@@ -156,7 +157,7 @@ export class H2Downstream implements Downstream, ChunkSink {
       values.unshift(authority);
     }
     let bodyKind = BODY_NONE;
-    if (!stream.endAfterHeaders) {
+    if (!stream.endAfterHeaders && contentLength !== -2) {
       if (contentLength > 0) bodyKind = BODY_LENGTH;
       else if (contentLength !== 0) {
         bodyKind = BODY_CHUNKED;
@@ -209,6 +210,10 @@ export class H2Downstream implements Downstream, ChunkSink {
     }
     if (authority === undefined) {
       ex.fail(new BadRequestError('missing :authority'));
+      return;
+    }
+    if (contentLength === -2) {
+      ex.fail(new BadRequestError('invalid content-length'));
       return;
     }
     try {
