@@ -98,7 +98,11 @@ function inputKey(root: string): string {
   };
   walk(here);
   walk(join(here, '..', 'api'));
-  h.update(readFileSync(join(root, 'package.json')));
+  try {
+    h.update(readFileSync(join(root, 'package.json')));
+  } catch {
+    /* not inside a package: the sources alone key the bundle */
+  }
   h.update(process.version);
   return h.digest('hex').slice(0, 16);
 }
