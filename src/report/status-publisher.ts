@@ -125,7 +125,7 @@ export class StatusPublisher {
 
   /** Reports a revision's validation/apply result on `sluice/sync`. Never throws, never waits. */
   sync(input: SyncResultInput): void {
-    this.safely(() => planSyncStatus(input, this.planOptions()), { revision: input.revision });
+    this.safely(() => planSyncStatus(input, this.planOptions()), { revision: input?.revision });
   }
 
   /** Reports a canary's status on `sluice/canary/<ns>/<name>`. Never throws, never waits. */
@@ -288,9 +288,16 @@ export class StatusPublisher {
           await sleep(this.clock, wait);
           continue; // the pause may have moved meanwhile
         }
+        // The slot is taken before the status: while it waits, a newer status may replace it
+        // and a full queue may drop it.
+        await this.slots.acquire();
         const status = this.take(k);
-        if (!status) break;
+        if (!status || this.closedAll) {
+          this.slots.release();
+          break;
+        }
         if (k.last && same(k.last, this.normalize(status))) {
+          this.slots.release();
           this.count('deduplicated');
           continue;
         }
@@ -311,14 +318,14 @@ export class StatusPublisher {
     }
   }
 
-  /** Posts one status with retries; never throws. */
+  /** Posts one status with retries; never throws. Called holding a slot; releases it. */
   private async deliver(k: KeyState, first: CommitStatus): Promise<void> {
     let status = first;
     let attempt = 0;
     let shortened = false;
-    for (;;) {
+    for (let holding = true; ; holding = false) {
       let error: ReportError;
-      await this.slots.acquire();
+      if (!holding) await this.slots.acquire();
       try {
         const r = await this.opts.reporter.post(status);
         k.last = this.normalize(status);
@@ -356,8 +363,8 @@ export class StatusPublisher {
       }
       if (error.code === 'SLUICE_REPORT_DESCRIPTION_TOO_LONG' && !shortened) {
         shortened = true;
-        const len = Array.from(status.description).length;
-        status = { ...status, description: truncate(status.description, Math.max(20, len >> 1)) };
+        const sent = Array.from(this.normalize(status).description).length;
+        status = { ...status, description: truncate(status.description, Math.max(20, sent >> 1)) };
         this.log?.info({ context: status.context }, 'description too long, retrying shortened');
         continue;
       }

@@ -160,6 +160,8 @@ export interface HostDouble extends TestServer {
   /** Statuses already stored per "sha context" (GitHub's limit counts these). */
   counts: Map<string, number>;
   hanging: ServerResponse[];
+  /** While true, requests are left unanswered (in `hanging`). */
+  hold: boolean;
 }
 
 export interface HostDoubleOptions {
@@ -187,6 +189,7 @@ export async function startHostDouble(kind: Kind, o: HostDoubleOptions): Promise
   const current = new Map<string, string>(); // GitLab: the state of (sha, name)
   const prefix = o.prefix ?? { github: '', gitlab: '/api/v4', gitea: '/api/v1' }[kind];
   const handle = (req: Received): Answer | undefined => {
+    if (double.hold) return undefined;
     const next = script.shift();
     if (next) return next;
     if (req.method !== 'POST') return { status: 405, body: { message: 'Method Not Allowed' } };
@@ -328,5 +331,13 @@ export async function startHostDouble(kind: Kind, o: HostDoubleOptions): Promise
     };
   };
   const server = await startServer(handle);
-  return { ...server, apiUrl: server.url + prefix, statuses, script, counts };
+  const double: HostDouble = {
+    ...server,
+    apiUrl: server.url + prefix,
+    statuses,
+    script,
+    counts,
+    hold: false,
+  };
+  return double;
 }
