@@ -158,6 +158,21 @@ describe('canary controller: weight stepping', () => {
     assert.match(view?.message ?? '', /progress deadline exceeded/);
   });
 
+  it('skipAnalysis promotes a new version at once, without checks', async (t) => {
+    const h = harness(t);
+    const spec = { ...canarySpec(), skipAnalysis: true };
+    await initialize(h, spec);
+    h.sync([deployment('2.0.0'), apexService, canary(spec)], 'main@sha1:skip');
+    await h.advance(0); // the run starts
+    await h.advance(10_000); // ready: promoted without analysis
+    const view = h.cc.get('test', 'podinfo');
+    assert.equal(view?.phase, 'Succeeded');
+    assert.equal(view?.promotions, 1);
+    assert.equal(versionOf(h.find('Deployment', 'podinfo-primary')), '2.0.0');
+    assert.equal(replicas(h.find('Deployment', 'podinfo')), 0);
+    assert.equal(h.provider.queries, 0, 'no metric was queried');
+  });
+
   it('reports every change to onRollout: started, then succeeded, with alerts resolved', async (t) => {
     const events: { phase: string; outcome?: string; alerts: number }[] = [];
     const h = harness(t, {
