@@ -20,7 +20,7 @@ import {
   type Authenticator,
   type ProxyIdentity,
 } from './auth.js';
-import { DiscoveryServer, type WaitForAcksOptions } from './server.js';
+import { DiscoveryServer, type DiscoveryEvent, type WaitForAcksOptions } from './server.js';
 import type { ProxyStatus } from './status.js';
 
 export interface DiscoveryOptions {
@@ -63,6 +63,8 @@ export interface Discovery {
     serviceAccount?: string;
   }): { discovery: DiscoveryClientConfig };
   waitForAcks(version?: string, opts?: WaitForAcksOptions): Promise<ProxyStatus[]>;
+  /** Connected, disconnected, NACKed, certificate issued, CSR refused; returns unsubscribe. */
+  onEvent(listener: (e: DiscoveryEvent) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -109,11 +111,17 @@ export async function startDiscovery(opts: DiscoveryOptions): Promise<Discovery>
       },
     }),
     waitForAcks: (version, o) => server.waitForAcks(version, o),
+    onEvent: (l) => server.onEvent(l),
     close: () => server.close(),
   };
 }
 
-export { DiscoveryServer, type DiscoveryServerOptions, type WaitForAcksOptions } from './server.js';
+export {
+  DiscoveryServer,
+  type DiscoveryEvent,
+  type DiscoveryServerOptions,
+  type WaitForAcksOptions,
+} from './server.js';
 export {
   LocalTokenAuthenticator,
   identityFromProxyId,

@@ -60,6 +60,12 @@ interface ProxyRecord {
   certificateNotAfter: string | null;
 }
 
+export type DiscoveryEvent =
+  | { type: 'connected' | 'disconnected'; proxyId: string }
+  | { type: 'nacked'; proxyId: string; version: string; code: string; message: string }
+  | { type: 'certificate-issued'; proxyId: string; notAfter: string }
+  | { type: 'csr-refused'; proxyId: string; code: string; message: string };
+
 export interface WaitForAcksOptions {
   /** Only these proxies (default: every proxy that has a latest config). */
   ids?: readonly string[];
@@ -180,6 +186,23 @@ export class DiscoveryServer {
       }
       this.schedulePushes();
     });
+  }
+
+  /**
+   * Calls `listener` for what an operator wants in the event log: a proxy connected or went
+   * away, NACKed a version, got a certificate, had a CSR refused. Returns the unsubscribe.
+   */
+  onEvent(listener: (e: DiscoveryEvent) => void): () => void {
+    this.events.on('event', listener);
+    return () => this.events.off('event', listener);
+  }
+
+  private emitEvent(e: DiscoveryEvent): void {
+    try {
+      this.events.emit('event', e);
+    } catch (err) {
+      this.log.error({ err }, 'a discovery event listener threw');
+    }
   }
 
   /** Every known proxy (with a config, or connected), sorted by id. */
@@ -365,6 +388,7 @@ export class DiscoveryServer {
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     const log = this.log.child({ proxy: identity.proxyId });
     log.info('proxy connected');
+    this.emitEvent({ type: 'connected', proxyId: identity.proxyId });
     const decoder = new LineDecoder(this.maxMessageBytes);
     stream.on('data', (chunk: Buffer) => {
       if (rec.conn !== conn) return;
@@ -387,6 +411,7 @@ export class DiscoveryServer {
       if (rec.conn !== conn) return;
       rec.conn = null;
       log.info('proxy disconnected');
+      this.emitEvent({ type: 'disconnected', proxyId: rec.id });
       if (rec.latest === null) this.records.delete(rec.id);
       this.events.emit('change');
     });
@@ -429,6 +454,13 @@ export class DiscoveryServer {
         rec.nack = { version: m.version, code: m.code, message: m.message };
         rec.acked = m.running;
         log.warn({ version: m.version, code: m.code, reason: m.message }, 'NACK');
+        this.emitEvent({
+          type: 'nacked',
+          proxyId: rec.id,
+          version: m.version,
+          code: m.code,
+          message: m.message,
+        });
         break;
       case 'csr':
         void this.onCsr(rec, conn, m.requestId, m.csr, log);
@@ -447,6 +479,7 @@ export class DiscoveryServer {
   ): Promise<void> {
     const refuse = (code: string, message: string) => {
       log.warn({ code, reason: message }, 'CSR refused');
+      this.emitEvent({ type: 'csr-refused', proxyId: rec.id, code, message });
       this.write(conn.stream, { type: 'csr-refused', requestId, code, message });
     };
     const ca = this.opts.ca;
@@ -477,6 +510,11 @@ export class DiscoveryServer {
         { serialNumber: issued.serialNumber, notAfter: issued.notAfter },
         'workload certificate issued',
       );
+      this.emitEvent({
+        type: 'certificate-issued',
+        proxyId: rec.id,
+        notAfter: issued.notAfter.toISOString(),
+      });
       this.events.emit('change');
     } catch (e) {
       if (e instanceof CaError) refuse(e.code, e.message);

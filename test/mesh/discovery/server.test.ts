@@ -12,6 +12,7 @@ import {
   startDiscovery,
   syncState,
   type Discovery,
+  type DiscoveryEvent,
 } from '../../../src/mesh/discovery/index.js';
 import { LineDecoder } from '../../../src/mesh/discovery/lines.js';
 import { backoffDelay } from '../../../src/proxy/discovery-client.js';
@@ -152,7 +153,22 @@ test('full config on connect, pushes only changed versions, ACK/NACK become stat
       message: 'unknown cluster x',
     }) + '\n',
   );
+  const nackEvent = new Promise<DiscoveryEvent>((r) => {
+    const off = d.onEvent((e) => {
+      if (e.type === 'nacked') {
+        off();
+        r(e);
+      }
+    });
+  });
   const [nacked] = await d.waitForAcks('a2', { timeoutMs: 5000 });
+  assert.deepEqual(await nackEvent, {
+    type: 'nacked',
+    proxyId: 'default/a/0',
+    version: 'a2',
+    code: 'SLUICE_PROXY_CONFIG_COMPILE',
+    message: 'unknown cluster x',
+  });
   assert.equal(nacked?.state, 'NACKED');
   assert.deepEqual(nacked?.reason, {
     code: 'SLUICE_PROXY_CONFIG_COMPILE',
@@ -222,6 +238,8 @@ test('malformed and oversized messages close that stream with a code; the server
 
 test('CSRs over the stream: the authenticated identity is signed, a foreign SPIFFE id is refused', async () => {
   const d = await server({ workloadLifetimeMs: 3_600_000 });
+  const events: DiscoveryEvent[] = [];
+  const unsubscribe = d.onEvent((e) => events.push(e));
   const s = await open(d, 'shop/cart/0', d.issueToken('shop/cart/0', { serviceAccount: 'cart' }));
   const hello = await s.next((m) => m.type === 'hello', 'hello');
   assert.equal(hello.spiffeId, 'spiffe://cluster.local/ns/shop/sa/cart');
@@ -244,6 +262,19 @@ test('CSRs over the stream: the authenticated identity is signed, a foreign SPIF
   );
   assert.ok(Math.abs(Date.parse(issued.notAfter as string) - Date.now() - 3_600_000) < 60_000);
   assert.equal(d.status()[0]?.certificateNotAfter, issued.notAfter);
+  s.close();
+  await waitFor(() => events.some((e) => e.type === 'disconnected'), 'the disconnected event');
+  unsubscribe();
+  assert.deepEqual(
+    events.map((e) => [e.type, 'code' in e ? e.code : '']),
+    [
+      ['connected', ''],
+      ['csr-refused', 'SLUICE_CA_IDENTITY_MISMATCH'],
+      ['csr-refused', 'SLUICE_CA_CSR_INVALID'],
+      ['certificate-issued', ''],
+      ['disconnected', ''],
+    ],
+  );
 });
 
 test('the root and the token key persist in the state directory across restarts', async () => {
