@@ -468,10 +468,10 @@ export class DiscoveryClient {
     this.spiffeId = spiffeId;
     this.trustBundle = trustBundle;
     if (this.opts.certificates === false) return;
-    if (this.cert === null || this.cert.spiffeId !== spiffeId || this.certDue) {
+    // A changed trust bundle means another root (a controller whose state was lost): the
+    // certificate we hold is from the old one, so ask the new root for one.
+    if (this.cert === null || this.cert.spiffeId !== spiffeId || this.certDue || bundleChanged) {
       void this.requestCertificate();
-    } else if (bundleChanged) {
-      this.install({ ...this.cert, trustBundlePem: trustBundle });
     }
   }
 

@@ -229,3 +229,39 @@ test('a server that accepts the connection but never answers is given up on and 
   assert.match(client.status().lastError?.message ?? '', /no answer in time/);
   assert.equal(timers.fire(), 100);
 });
+
+test('a controller that comes back with another root: the proxy asks the new root for a certificate', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const stateDir = await mkdtemp(join(tmpdir(), 'sluice-disc-'));
+  cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
+  const target = new FakeTarget();
+  let d = await startDiscovery({ logger: log, stateDir });
+  const id = 'default/a/0';
+  const client = new DiscoveryClient({
+    config: { url: d.url, proxyId: id, token: d.issueToken(id) },
+    baseDir: '.',
+    target,
+    logger: log,
+    backoff: { initialMs: 20, maxMs: 100 },
+    pingIntervalMs: 0,
+  });
+  cleanups.push(() => client.stop());
+  client.start();
+  await waitFor(() => target.identities.length === 1, 'the first certificate');
+  const port = d.port;
+  const oldBundle = d.ca.trustBundle();
+  await d.close();
+  // The root is lost, the token key is not: same tokens, another CA.
+  await rm(join(stateDir, 'ca'), { recursive: true });
+  d = await startDiscovery({ logger: log, stateDir, port });
+  const restarted = d;
+  cleanups.push(() => restarted.close());
+  assert.notDeepEqual(d.ca.trustBundle(), oldBundle);
+  await waitFor(() => target.identities.length === 2, 'a certificate from the new root', 10_000);
+  const second = target.identities[1] as WorkloadCertificate;
+  assert.deepEqual(second.trustBundlePem, d.ca.trustBundle());
+  const root = new X509Certificate(d.ca.trustBundle()[0] as string);
+  assert.ok(new X509Certificate(second.certificateChainPem).verify(root.publicKey));
+});
