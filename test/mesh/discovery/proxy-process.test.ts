@@ -4,9 +4,11 @@
  * certificate rotation under traffic.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import pino from 'pino';
 import type { ProxyConfig } from '../../../src/api/proxy-config.js';
@@ -27,6 +29,8 @@ async function tmp(): Promise<string> {
 }
 
 const ID = 'default/client/0';
+const SERVER_MAIN = join(import.meta.dirname, 'fixtures', 'discovery-main.ts');
+const TSX = import.meta.resolve('tsx');
 
 test('a proxy process: config on connect, pushes ACKed, a NACK keeps the previous version, a controller restart resyncs', async () => {
   const dir = await tmp();
@@ -203,4 +207,56 @@ test('mTLS between two proxy processes while discovery rotates both certificates
   assert.ok(ok > 20, `${ok} requests`);
   for (const p of [server, client])
     assert.ok(!p.logs.some((l) => l.msg === 'discovery problem'), 'no discovery problem logged');
+});
+
+test('the controller process killed with SIGKILL and started again: the proxy keeps serving, then resyncs', async () => {
+  const dir = await tmp();
+  const stateDir = join(dir, 'state');
+  const a = await upstream('a');
+  const b = await upstream('b');
+  cleanups.push(
+    () => a.close(),
+    () => b.close(),
+  );
+  const clusters = [cluster('a', [a.port]), cluster('b', [b.port])];
+  const startServer = async (port: number, target: string, version: string) => {
+    const file = join(dir, `configs-${version}.json`);
+    await writeFile(
+      file,
+      JSON.stringify({ [ID]: config([{ route: [{ cluster: target }] }], clusters, version) }),
+    );
+    const child = spawn(
+      process.execPath,
+      ['--import', TSX, SERVER_MAIN, stateDir, String(port), file, ID],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    cleanups.push(async () => {
+      child.kill('SIGKILL');
+      await exited;
+    });
+    const info = await new Promise<{ url: string; port: number; token: string }>(
+      (resolve, reject) => {
+        createInterface({ input: child.stdout }).once('line', (l) =>
+          resolve(JSON.parse(l) as { url: string; port: number; token: string }),
+        );
+        void exited.then(() => reject(new Error('discovery process exited')));
+      },
+    );
+    return { child, exited, ...info };
+  };
+  const first = await startServer(0, 'a', 'v1');
+  const proxy = await spawnProxy({ dir, url: first.url, proxyId: ID, token: first.token });
+  cleanups.push(() => proxy.stop());
+  const port = proxy.ports.outbound as number;
+  await waitFor(async () => (await request(port)).body === 'ok a', 'v1 serving', 30_000);
+  first.child.kill('SIGKILL');
+  await first.exited;
+  for (let i = 0; i < 5; i++) assert.equal((await request(port)).body, 'ok a');
+  await startServer(first.port, 'b', 'v2');
+  await waitFor(async () => (await request(port)).body === 'ok b', 'v2 after the restart', 30_000);
+  const ready = await request(proxy.ports.admin as number, { path: '/ready' });
+  assert.match(ready.body, /v2/);
 });
