@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { runValidate } from './validate.js';
 import { runDiff } from './diff.js';
+import { runProxyStatus } from './proxy-status.js';
 import { runUp, UsageError, type UpOptions } from './up.js';
 import { LOG_LEVELS } from './logger.js';
 
@@ -121,6 +122,23 @@ export function buildProgram(
         );
         process.exitCode = err instanceof UsageError ? 2 : 1;
       }
+    });
+
+  program
+    .command('proxy-status')
+    .description("each proxy's config version vs the latest: SYNCED, STALE, NACKED, DISCONNECTED")
+    .option('--api <url>', 'controller API', 'http://127.0.0.1:7070')
+    .addOption(
+      new Option('-o, --output <format>', 'output format')
+        .choices(['text', 'json'])
+        .default('text'),
+    )
+    .action(async (opts: { api: string; output: 'text' | 'json' }) => {
+      process.exitCode = await runProxyStatus({
+        ...opts,
+        write,
+        writeErr: (t) => process.stderr.write(t),
+      });
     });
 
   program

@@ -24,6 +24,7 @@ import { LocalGateway } from '../platform/local/gateway.js';
 import type { EndpointRegistry } from '../api/endpoint-registry.js';
 import { startMetricsBackend, scrapeTargetsOf, type MetricsBackend } from '../metrics/index.js';
 import { MeshSync } from './mesh-sync.js';
+import { proxyCommand } from '../proxy/launch.js';
 import type { ReferencesMode } from '../manifests/index.js';
 import { ApiServer, errorBody, type Route } from './api-server.js';
 import { Controller, type SyncOutcome } from './controller.js';
@@ -320,13 +321,10 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
 
   return {
     url,
-    ...(fleet
-      ? {
-          gatewayUrl: fleet.gatewayUrl(),
-          discovery: fleet.discovery,
-          metricsBackend: fleet.metrics,
-        }
-      : {}),
+    get gatewayUrl() {
+      return fleet?.gatewayUrl();
+    },
+    ...(fleet ? { discovery: fleet.discovery, metricsBackend: fleet.metrics } : {}),
     controller,
     poller,
     platform,
@@ -374,6 +372,18 @@ async function startFleet(opts: RunnerOptions, store: StateStore, log: Logger): 
   const checkoutDir = join(stateDir, 'checkout');
   mkdirSync(checkoutDir, { recursive: true });
   const discovery = await startDiscovery({ stateDir, host: '127.0.0.1', port: 0, logger: log });
+  // The lean proxy bundle (no tsx, no ajv; tuned V8 heap); the sources through tsx if it
+  // cannot be built.
+  const proxyArgv = await proxyCommand().then(
+    (c) => [c.execPath, ...c.args],
+    (err: unknown) => {
+      log.warn(
+        { component: 'fleet', err: (err as Error).message },
+        'proxy bundle unavailable; running the proxy from source',
+      );
+      return defaultProxyCommand();
+    },
+  );
   const tokens = new Map<string, string>();
   const tokenFor = (proxyId: string, serviceAccount?: string) => {
     let t = tokens.get(proxyId);
@@ -400,6 +410,7 @@ async function startFleet(opts: RunnerOptions, store: StateStore, log: Logger): 
     stateDir,
     cwd: checkoutDir,
     logger: log,
+    proxyCommand: proxyArgv,
     writeDefaultConfig: false,
     bootstrapFor: (ctx) => ({
       ...ctx.bootstrap,
@@ -426,7 +437,7 @@ async function startFleet(opts: RunnerOptions, store: StateStore, log: Logger): 
     host: gwHost,
     port: Number(gwPortText),
     stateDir,
-    proxyCommand: defaultProxyCommand(),
+    proxyCommand: proxyArgv,
     env: baseEnv(),
     logger: log,
     configFor: (id) => ({

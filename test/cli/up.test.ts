@@ -51,6 +51,10 @@ function up(repo: string, stateDir: string, extra: string[] = [], env: NodeJS.Pr
       'warn',
       '--interval',
       '1h',
+      '--gateway-listen',
+      '127.0.0.1:0',
+      '--prometheus',
+      'off',
       ...extra,
     ],
     {

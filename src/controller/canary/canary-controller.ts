@@ -170,6 +170,11 @@ export class CanaryController implements OverlayProducer {
   private readonly listeners: (() => void)[] = [];
   private readonly background = new Set<Promise<unknown>>();
   private readonly problems = new Map<string, string>();
+  /** Each record's JSON as in the state file; pending writes and who waits for them. */
+  private readonly onDisk = new Map<string, string>();
+  private pendingWrites = new Map<string, string | null>();
+  private writeWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private flushScheduled = false;
   private current: Overlay = { objects: [], replaces: [] };
   private currentJson = '';
   private closed = false;
@@ -319,7 +324,10 @@ export class CanaryController implements OverlayProducer {
     }
     for (const [key, value] of Object.entries(file.canaries as Record<string, unknown>)) {
       const { record, problems } = restoreRecord(value, now);
-      if (record) this.records.set(key, record);
+      if (record) {
+        this.records.set(key, record);
+        this.onDisk.set(key, JSON.stringify(record));
+      }
       if (!record || problems.length > 0) {
         this.event(
           key,
@@ -333,9 +341,46 @@ export class CanaryController implements OverlayProducer {
     this.log.info({ canaries: this.records.size }, 'canary states restored');
   }
 
-  private save(records: Map<string, CanaryRecord>): void {
-    const file: CanaryStateFile = { version: 1, canaries: Object.fromEntries(records) };
-    this.opts.store.writeAtomic(STATE_FILE, JSON.stringify(file));
+  /**
+   * Stores a canary's record (`null`: removes it). Group commit: the records of the ticks that
+   * finish in the same turn of the event loop go to disk in one atomic write of the file,
+   * built from each record's JSON as last written (only changed records are serialized).
+   * Resolves once the file holds them; rejects (and forgets them) when the write failed.
+   */
+  private persist(key: string, json: string | null): Promise<void> {
+    this.pendingWrites.set(key, json);
+    return new Promise<void>((resolve, reject) => {
+      this.writeWaiters.push({ resolve, reject });
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const pending = this.pendingWrites;
+    const waiters = this.writeWaiters;
+    this.pendingWrites = new Map();
+    this.writeWaiters = [];
+    const before = new Map<string, string | undefined>();
+    for (const [k, v] of pending) {
+      before.set(k, this.onDisk.get(k));
+      if (v === null) this.onDisk.delete(k);
+      else this.onDisk.set(k, v);
+    }
+    try {
+      const parts = [...this.onDisk].map(([k, v]) => `${JSON.stringify(k)}:${v}`);
+      this.opts.store.writeAtomic(STATE_FILE, `{"version":1,"canaries":{${parts.join(',')}}}`);
+    } catch (err) {
+      for (const [k, v] of before) {
+        if (v === undefined) this.onDisk.delete(k);
+        else this.onDisk.set(k, v);
+      }
+      for (const w of waiters) w.reject(err);
+      return;
+    }
+    for (const w of waiters) w.resolve();
   }
 
   // ---- ticks -----------------------------------------------------------------------------
@@ -492,14 +537,12 @@ export class CanaryController implements OverlayProducer {
     const terminated = deleted && next.state.phase === 'Terminated';
 
     // Persist before acting: the overlay, events and hooks follow what is stored.
-    const records = new Map(this.records);
-    if (terminated) records.delete(key);
-    else records.set(key, next);
+    const json = terminated ? null : JSON.stringify(next);
     const persist =
       terminated ||
-      JSON.stringify({ ...prev, lastTickAt: 0 }) !== JSON.stringify({ ...next, lastTickAt: 0 }) ||
-      decision.actions.some((a) => a.type === 'recordStatus');
-    if (persist) this.save(records);
+      decision.actions.some((a) => a.type === 'recordStatus') ||
+      JSON.stringify({ ...next, lastTickAt: 0 }) !== JSON.stringify({ ...prev, lastTickAt: 0 });
+    if (persist) await this.persist(key, json);
     if (terminated) this.records.delete(key);
     else this.records.set(key, next);
 
