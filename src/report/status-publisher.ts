@@ -8,7 +8,8 @@
  * `minIntervalMs` apart (default 10 s). 429, 5xx and network failures are retried with capped
  * backoff that yields to Retry-After; 401/403 pause all posting for `authPauseMs` (default
  * 5 min) instead of retrying; a 422 for a too-long description is retried once, shortened; a
- * 422 for GitHub's 1,000 statuses per commit and context stops posting to that context. Each
+ * 422 for GitHub's 1,000 statuses per commit and context stops posting to that context (and
+ * before it comes to that, the last allowed status is kept for the end state). Each
  * give-up is an event (onEvent) and a metric. The queue is bounded (`maxQueued` waiting
  * statuses): when full, the oldest waiting pending status is dropped, with an event.
  */
@@ -47,6 +48,12 @@ export interface StatusPublisherOptions {
   authPauseMs?: number;
   /** Keys (sha, context) remembered for deduplication; the least recently used go first (default 5,000). */
   maxKeys?: number;
+  /**
+   * Statuses one (sha, context) may hold on the host (GitHub: 1,000). The last one is kept for
+   * the end state: past `max - 1` posts, pending statuses are skipped, so success or failure
+   * always lands (default 1,000).
+   */
+  maxStatusesPerContext?: number;
 }
 
 export interface PublisherStats {
@@ -77,6 +84,8 @@ interface KeyState {
   nextAt: number;
   /** The host refuses more statuses for this key (GitHub's 1,000 limit). */
   closed: boolean;
+  /** Statuses this publisher posted for the key. */
+  postedCount: number;
 }
 
 interface EventMeta {
@@ -93,6 +102,7 @@ export class StatusPublisher {
   private readonly maxQueued: number;
   private readonly authPauseMs: number;
   private readonly maxKeys: number;
+  private readonly maxStatuses: number;
   private readonly slots: Semaphore;
   private readonly log: Logger | undefined;
   private readonly keys = new Map<string, KeyState>();
@@ -119,6 +129,7 @@ export class StatusPublisher {
     this.maxQueued = Math.max(1, opts.maxQueued ?? 500);
     this.authPauseMs = opts.authPauseMs ?? 300_000;
     this.maxKeys = Math.max(1, opts.maxKeys ?? 5000);
+    this.maxStatuses = Math.max(2, opts.maxStatusesPerContext ?? 1000);
     this.slots = new Semaphore(Math.max(1, opts.concurrency ?? 4));
     this.log = opts.logger?.child({ component: 'commit-status', host: opts.reporter.host });
   }
@@ -197,12 +208,17 @@ export class StatusPublisher {
     if (k) {
       this.keys.delete(key); // re-insert: most recently used last
     } else {
-      k = { key, queuedSeq: 0, meta, running: false, nextAt: 0, closed: false };
+      k = { key, queuedSeq: 0, meta, running: false, nextAt: 0, closed: false, postedCount: 0 };
       this.evictKeys();
     }
     this.keys.set(key, k);
     k.meta = { ...k.meta, ...meta };
     if (k.closed) {
+      this.count('dropped');
+      return;
+    }
+    if (status.state === 'pending' && k.postedCount >= this.maxStatuses - 1) {
+      // The last status the host takes for this context is kept for the end state.
       this.count('dropped');
       return;
     }
@@ -329,6 +345,7 @@ export class StatusPublisher {
       try {
         const r = await this.opts.reporter.post(status);
         k.last = this.normalize(status);
+        if (r.outcome === 'posted') k.postedCount++;
         this.count(r.outcome === 'posted' ? 'posted' : 'unchanged');
         this.log?.debug(
           { context: status.context, sha: status.sha, state: status.state, outcome: r.outcome },

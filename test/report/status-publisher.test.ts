@@ -480,6 +480,23 @@ describe('status publisher: refusals', () => {
     assert.equal(r.pub.stats().dropped, 1);
   });
 
+  it('keeps the last status a context may hold for the end state', async () => {
+    const r = await rig('github', { minIntervalMs: 0, maxStatusesPerContext: 3 });
+    const s = { sha: SHA, context: 'ctx' };
+    for (let w = 10; w <= 40; w += 10) {
+      r.pub.publish({ ...s, state: 'pending', description: `weight ${w}%` });
+      await r.pub.idle();
+    }
+    r.pub.publish({ ...s, state: 'success', description: 'promoted' });
+    await r.pub.idle();
+    assert.deepEqual(
+      r.host.statuses.map((x) => x.description),
+      ['weight 10%', 'weight 20%', 'promoted'],
+    );
+    assert.equal(r.pub.stats().dropped, 2);
+    assert.equal(r.events.length, 0);
+  });
+
   it('bad input is a coded event, never a throw or a request', async () => {
     const r = await rig('github');
     r.pub.canary({ namespace: 'test', name: 'podinfo', sha: 'HEAD', status: st({}) });
