@@ -47,6 +47,8 @@ export interface RunnerOptions {
   logger: Logger;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** Time to receive a whole API request before 408 (default 10 s; tests shorten it). */
+  requestTimeoutMs?: number;
   /** Backoff of the source after failures (tests shorten it). */
   sourceBackoff?: { initialMs?: number; maxMs?: number };
   /**
@@ -300,6 +302,7 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
   ];
   const api = new ApiServer({
     routes,
+    ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
     onError: (err, req) => log.error({ err, ...req, component: 'api' }, 'API handler failed'),
   });
   let address;

@@ -301,3 +301,37 @@ test('events can be read since a sequence number', async (t) => {
   assert.match(metrics, /sluice_sync_total\{result="success"\} 1/);
   assert.match(metrics, /sluice_sync_last_success_timestamp_seconds \d/);
 });
+
+test('the API answers malformed requests with 400 and drops clients that stall', async (t) => {
+  const { createConnection } = await import('node:net');
+  const repo = WorkRepo.init(tmp.make());
+  repo.commit({ 'a.yaml': service('a') });
+  const c = await startController({
+    source: repo.dir,
+    intervalMs: 3_600_000,
+    stateDir: join(tmp.make('sluice-state-'), 'state'),
+    listen: '127.0.0.1:0',
+    logger: pino({ level: 'silent' }),
+    requestTimeoutMs: 500,
+  });
+  t.after(() => c.stop());
+  const { port } = new URL(c.url);
+  const exchange = (payload: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = createConnection({ host: '127.0.0.1', port: Number(port) }, () =>
+        socket.write(payload),
+      );
+      let data = '';
+      socket.setEncoding('utf8').on('data', (d: string) => (data += d));
+      socket.on('close', () => resolve(data));
+      socket.on('error', reject);
+    });
+  assert.match(await exchange('GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400/);
+  // Headers that never end: the server answers 408 once the request timeout passes, and closes.
+  assert.match(
+    await exchange('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n'),
+    /^HTTP\/1\.1 408/,
+  );
+  const ok = await fetch(c.url + '/healthz');
+  assert.equal(ok.status, 200, 'the API still serves');
+});

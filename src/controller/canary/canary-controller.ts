@@ -176,7 +176,8 @@ export class CanaryController implements OverlayProducer {
   private writeWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   private flushScheduled = false;
   private current: Overlay = { objects: [], replaces: [] };
-  private currentJson = '';
+  /** Each canary's part of the overlay, with its JSON to tell whether it changed. */
+  private readonly parts = new Map<string, { overlay: Overlay; json: string }>();
   private closed = false;
 
   constructor(private readonly opts: CanaryControllerOptions) {
@@ -252,25 +253,45 @@ export class CanaryController implements OverlayProducer {
     this.listeners.push(listener);
   }
 
-  private refreshOverlay(): void {
-    const objects: Overlay['objects'] = [];
-    const replaces: string[] = [];
-    for (const [key, input] of [...this.inputs.canaries].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  /**
+   * Recomputes the overlay of one canary (after its tick) or of all (after a sync), and
+   * tells the listeners when the whole changed. Each canary's part is cached with its JSON, so
+   * a tick costs one canary's objects, not the fleet's.
+   */
+  private refreshOverlay(only?: string): void {
+    let changed = false;
+    if (only === undefined) {
+      for (const key of [...this.parts.keys()]) {
+        if (!this.inputs.canaries.has(key)) changed = this.parts.delete(key) || changed;
+      }
+    }
+    for (const key of only === undefined ? this.inputs.canaries.keys() : [only]) {
+      const input = this.inputs.canaries.get(key);
+      if (!input) {
+        changed = this.parts.delete(key) || changed;
+        continue;
+      }
       const apexName = canaryNames(input.spec).apex;
       const apex = this.inputs.services.get(`${input.namespace}/${apexName}`);
-      const ov = canaryOverlay(
+      const overlay = canaryOverlay(
         input,
         this.records.get(key),
         apex ? { object: apex.object, revision: apex.revision } : undefined,
       );
-      objects.push(...ov.objects);
-      replaces.push(...ov.replaces);
+      const json = JSON.stringify(overlay);
+      if (this.parts.get(key)?.json === json) continue;
+      this.parts.set(key, { overlay, json });
+      changed = true;
     }
-    const next = { objects, replaces };
-    const json = JSON.stringify(next);
-    if (json === this.currentJson) return;
-    this.current = next;
-    this.currentJson = json;
+    if (!changed) return;
+    const objects: Overlay['objects'] = [];
+    const replaces: string[] = [];
+    for (const key of [...this.parts.keys()].sort()) {
+      const part = (this.parts.get(key) as { overlay: Overlay }).overlay;
+      objects.push(...part.objects);
+      replaces.push(...part.replaces);
+    }
+    this.current = { objects, replaces };
     for (const l of this.listeners) {
       try {
         l();
@@ -547,7 +568,7 @@ export class CanaryController implements OverlayProducer {
     else this.records.set(key, next);
 
     // Act.
-    this.refreshOverlay();
+    this.refreshOverlay(key);
     const labels = { namespace: input.namespace, name: input.name };
     for (const a of decision.actions) {
       if (a.type === 'emitEvent')
