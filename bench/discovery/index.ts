@@ -48,6 +48,10 @@ async function stopAll(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+// Whatever ends this process (an uncaught error included), no proxy outlives it.
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
 
 /** A config of realistic shape: CLUSTERS services, each a virtual host with two subsets. */
 function configFor(proxy: number, version: string): ProxyConfig {
