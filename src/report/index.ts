@@ -40,6 +40,7 @@ export {
   type AlertDispatcherOptions,
   type DispatcherStats,
 } from './alerts/alert-dispatcher.js';
+export { alertFields } from './alerts/alert-fields.js';
 export { ALERT_PROVIDER_TYPES, createAlertSender } from './alerts/factory.js';
 export type {
   Alert,

@@ -13,6 +13,7 @@ import {
   severityAccepts,
   type AlertDispatcherOptions,
 } from '../../src/report/alerts/alert-dispatcher.js';
+import { alertFields } from '../../src/report/alerts/alert-fields.js';
 import { discordSlackUrl } from '../../src/report/alerts/discord.js';
 import { adaptiveCard, isWorkflowsWebhook } from '../../src/report/alerts/msteams.js';
 import type { Alert } from '../../src/report/alerts/sender.js';
@@ -118,6 +119,42 @@ describe('severity filters', () => {
         takes,
         String(filter),
       );
+  });
+});
+
+describe('alert fields', () => {
+  it("as Flagger's alertMetadata: target, threshold, deadline, traffic routing", () => {
+    const target = { kind: 'Deployment', name: 'podinfo' };
+    const analysis = { interval: '10s', threshold: 2 };
+    assert.deepEqual(
+      alertFields(
+        'test',
+        { targetRef: target, analysis: { ...analysis, stepWeight: 10, maxWeight: 50 } },
+        { revision: 'main@abc123' },
+      ),
+      [
+        { name: 'Target', value: 'Deployment/podinfo.test' },
+        { name: 'Failed checks threshold', value: '2' },
+        { name: 'Progress deadline', value: '600s' },
+        { name: 'Traffic routing', value: 'Weight step: 10 max: 50' },
+        { name: 'Revision', value: 'main@abc123' },
+      ],
+    );
+    const routing = (a: object) =>
+      alertFields('test', {
+        targetRef: target,
+        progressDeadlineSeconds: 60,
+        analysis: { ...analysis, ...a },
+      }).find((f) => f.name === 'Traffic routing')?.value;
+    assert.equal(routing({ stepWeights: [1, 10, 50] }), 'Weight steps: 1,10,50 max: 50');
+    assert.equal(
+      routing({ iterations: 5, match: [{ headers: {} }] }),
+      'A/B Testing · iterations: 5',
+    );
+    assert.equal(routing({ iterations: 5 }), 'Blue/Green · iterations: 5');
+    assert.deepEqual(alertFields('test', { targetRef: target }), [
+      { name: 'Target', value: 'Deployment/podinfo.test' },
+    ]);
   });
 });
 
