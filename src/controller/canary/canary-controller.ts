@@ -731,7 +731,7 @@ export class CanaryController implements OverlayProducer {
       lastTransitionTime: s?.lastTransitionTime ?? new Date(this.clock.now()).toISOString(),
       revision: record?.runRevision ?? null,
       conditions: s?.conditions ?? [],
-      message: s?.message ?? this.problems.get(key) ?? null,
+      message: this.problems.get(key) ?? s?.message ?? null,
       paused: s?.paused === true,
       mirrored: s?.mirrored === true,
       analysis: s?.analysis ?? [],
