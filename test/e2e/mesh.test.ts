@@ -43,9 +43,12 @@ ${Object.entries(env)
   .map(([k, v]) => `            - {name: ${k}, value: "${v}"}`)
   .join('\n')}
           ports: [{name: http, containerPort: 9080}]
+          # Generous on a loaded test machine: a replica that misses a few probes stays ready.
           readinessProbe:
             httpGet: {path: /readyz, port: 9080}
             periodSeconds: 1
+            timeoutSeconds: 5
+            failureThreshold: 30
 `;
 
 const service = (name: string) => `apiVersion: v1
