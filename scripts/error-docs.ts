@@ -12,6 +12,8 @@ import { ROLLOUT_ERROR_CODES } from '../src/rollout/errors.js';
 import { ERROR_CODES as PROXY_ERROR_CODES } from '../src/proxy/errors.js';
 import { SECURITY_ERROR_CODES } from '../src/proxy/security/errors.js';
 import { DISCOVERY_CLIENT_ERROR_CODES } from '../src/proxy/discovery-client-errors.js';
+import { CANARY_ERROR_CODES } from '../src/controller/canary/errors.js';
+import { REPORT_ERROR_CODES } from '../src/report/errors.js';
 
 export const REGISTRIES: { title: string; where: string; codes: Record<string, string> }[] = [
   {
@@ -19,6 +21,12 @@ export const REGISTRIES: { title: string; where: string; codes: Record<string, s
     where: 'src/controller/errors.ts',
     codes: CONTROLLER_ERROR_CODES,
   },
+  {
+    title: 'Canary controller',
+    where: 'src/controller/canary/errors.ts',
+    codes: CANARY_ERROR_CODES,
+  },
+  { title: 'Commit statuses and alerts', where: 'src/report/errors.ts', codes: REPORT_ERROR_CODES },
   { title: 'Git source and webhooks', where: 'src/source/errors.ts', codes: SOURCE_ERROR_CODES },
   { title: 'Mesh compiler', where: 'src/mesh/compile/codes.ts', codes: MESH_COMPILE_CODES },
   {

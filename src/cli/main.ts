@@ -2,6 +2,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { runValidate } from './validate.js';
 import { runDiff } from './diff.js';
+import { runDemo } from './demo.js';
+import { runStatus } from './status.js';
+import { parseDuration } from '../api/duration.js';
 import { runProxyStatus } from './proxy-status.js';
 import { runUp, UsageError, type UpOptions } from './up.js';
 import { LOG_LEVELS } from './logger.js';
@@ -123,6 +126,77 @@ export function buildProgram(
         process.exitCode = err instanceof UsageError ? 2 : 1;
       }
     });
+
+  program
+    .command('demo')
+    .description('a complete local rollout: a healthy version promoted, a faulty one rolled back')
+    .option('--prometheus <url|auto|off>', 'metrics provider for the analysis', 'auto')
+    .option('--keep', "keep the demo's repository, state and logs")
+    .action(async (opts: { prometheus: string; keep?: boolean }) => {
+      process.exitCode = await runDemo({
+        prometheus: opts.prometheus,
+        keep: opts.keep ?? false,
+        write,
+      });
+    });
+
+  program
+    .command('status')
+    .description(
+      'canaries: phase, weight, checks, revision; --watch to follow; --wait for a commit',
+    )
+    .argument('[name]', 'a canary (NAME or NAMESPACE/NAME) for its detail')
+    .option('--api <url>', 'controller API', 'http://127.0.0.1:7070')
+    .addOption(
+      new Option('-o, --output <format>', 'output format')
+        .choices(['text', 'json'])
+        .default('text'),
+    )
+    .option('-w, --watch', 'redraw until Ctrl-C')
+    .option('--wait', 'wait until every rollout started by --revision ends')
+    .option('--revision <sha>', 'the commit whose rollouts --wait waits for')
+    .option('--timeout <duration>', 'how long --wait waits', '15m')
+    .option('--interval <duration>', 'how often to poll', '2s')
+    .action(
+      async (
+        name: string | undefined,
+        opts: {
+          api: string;
+          output: 'text' | 'json';
+          watch?: boolean;
+          wait?: boolean;
+          revision?: string;
+          timeout: string;
+          interval: string;
+        },
+      ) => {
+        const timeoutMs = parseDuration(opts.timeout);
+        const intervalMs = parseDuration(opts.interval);
+        if (timeoutMs === undefined || intervalMs === undefined || intervalMs < 100) {
+          process.stderr.write(
+            'sluice status: --timeout and --interval take durations such as 15m or 2s\n',
+          );
+          process.exitCode = 2;
+          return;
+        }
+        const interrupted = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+        process.exitCode = await runStatus({
+          api: opts.api,
+          ...(name ? { name } : {}),
+          output: opts.output,
+          watch: opts.watch ?? false,
+          wait: opts.wait ?? false,
+          ...(opts.revision ? { revision: opts.revision } : {}),
+          timeoutMs,
+          intervalMs,
+          isTTY: Boolean(process.stdout.isTTY),
+          write,
+          writeErr: (t) => process.stderr.write(t),
+          interrupted,
+        });
+        process.exit();
+      },
+    );
 
   program
     .command('proxy-status')

@@ -24,6 +24,9 @@ import { LocalGateway } from '../platform/local/gateway.js';
 import type { EndpointRegistry } from '../api/endpoint-registry.js';
 import { startMetricsBackend, scrapeTargetsOf, type MetricsBackend } from '../metrics/index.js';
 import { MeshSync } from './mesh-sync.js';
+import { CanaryController, canaryRoutes, readApiToken, type RolloutEvent } from './canary/index.js';
+import { ProviderPool, OffProvider, systemClock } from '../metrics/index.js';
+import { LoadGenerator, WebhookCaller } from '../rollout/index.js';
 import { proxyCommand } from '../proxy/launch.js';
 import type { ReferencesMode } from '../manifests/index.js';
 import { ApiServer, errorBody, type Route } from './api-server.js';
@@ -47,6 +50,8 @@ export interface RunnerOptions {
   logger: Logger;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** Called after every recorded canary change (commit statuses, alerts). */
+  onRollout?: (event: RolloutEvent) => void;
   /** Time to receive a whole API request before 408 (default 10 s; tests shorten it). */
   requestTimeoutMs?: number;
   /** Backoff of the source after failures (tests shorten it). */
@@ -114,12 +119,37 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
   const fleet = opts.fleet ? await startFleet(opts, store, log) : undefined;
   const platform = fleet?.platform ?? createPlatform(opts.platform ?? { type: 'memory' });
   const mesh: MeshTarget = fleet?.mesh ?? new MemoryMeshTarget();
+  // Canaries: Flagger-style rollouts whose objects (primary, routing) overlay the committed ones.
+  const providers = new ProviderPool({
+    defaultProvider: fleet?.metrics.provider ?? new OffProvider(systemClock),
+    logger: log,
+  });
+  const loadGenerator = new LoadGenerator({ logger: log });
+  const canaries = new CanaryController({
+    store,
+    logger: log,
+    metrics,
+    providers,
+    webhooks: new WebhookCaller({ logger: log, loadGenerator }),
+    workloadReady: (ns, name) => {
+      const s = platform.status().find((w) => w.namespace === ns && w.name === name);
+      // Replicas still running an old template do not count as ready for the new one.
+      return s
+        ? {
+            ready: Math.min(s.readyReplicas, s.updatedReplicas ?? s.readyReplicas),
+            desired: s.replicas,
+          }
+        : undefined;
+    },
+    ...(opts.onRollout ? { onRollout: opts.onRollout } : {}),
+  });
   const controller = new Controller({
     store,
     platform,
     mesh,
     logger: log,
     metrics,
+    overlays: [canaries],
     ...(opts.references ? { references: opts.references } : {}),
   });
   apiToken(store);
@@ -151,6 +181,8 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
         source.readTree(result.revision.sha, { path: '' }),
       );
     const outcome = await controller.sync(result.revision, tree);
+    if (outcome.result !== 'failure')
+      canaries.update(controller.appliedObjects(), result.revision.id);
     if (outcome.result === 'failure' && outcome.requeueAfterMs !== undefined && !stopped) {
       clearTimeout(retryTimer);
       retryTimer = setTimeout(() => {
@@ -300,6 +332,7 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
       },
     },
   ];
+  routes.push(...canaryRoutes({ controller: canaries, token: () => readApiToken(store) }));
   const api = new ApiServer({
     routes,
     ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
@@ -315,6 +348,8 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   log.info({ component: 'api', url }, 'API listening');
 
+  if (controller.ready && controller.revision)
+    canaries.update(controller.appliedObjects(), controller.revision);
   await controller
     .resync()
     .catch((err: unknown) =>
@@ -338,6 +373,8 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
       clearTimeout(retryTimer);
       await poller.stop();
       await Promise.allSettled([...syncs]);
+      await canaries.close();
+      await providers.close();
       await api.close();
       await platform.close();
       await mesh.close();
@@ -407,7 +444,14 @@ async function startFleet(opts: RunnerOptions, store: StateStore, log: Logger): 
   };
   const registryChanged = () => {
     late.mesh?.registryChanged();
-    late.metrics?.setTargets(scrapeTargetsOf(registry().proxies));
+    late.metrics
+      ?.setTargets(scrapeTargetsOf(registry().proxies))
+      .catch((err: unknown) =>
+        log.warn(
+          { component: 'metrics', err: (err as Error).message },
+          'scrape targets not updated',
+        ),
+      );
   };
   const platform = new LocalPlatform({
     stateDir,

@@ -104,8 +104,11 @@ export function fileSdTargets(targets: readonly ScrapeTarget[]): object[] {
   });
 }
 
+let tmpCounter = 0;
+
 async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
+  // A name per write: two writes in flight must not rename each other's file.
+  const tmp = `${path}.${process.pid}.${++tmpCounter}.tmp`;
   await writeFile(tmp, text, { mode: 0o644 });
   await rename(tmp, path);
 }
@@ -149,12 +152,16 @@ export class PrometheusServer {
   }
 
   /** Rewrites the targets file atomically; Prometheus re-reads it on the rename. */
-  async setTargets(targets: readonly ScrapeTarget[]): Promise<void> {
-    await writeAtomic(
-      join(this.dir, 'targets.json'),
-      JSON.stringify(fileSdTargets(targets), null, 2),
-    );
+  setTargets(targets: readonly ScrapeTarget[]): Promise<void> {
+    // Writes run one after another, so the file always ends with the latest targets.
+    const text = JSON.stringify(fileSdTargets(targets), null, 2);
+    const write = this.targetsWrite
+      .catch(() => undefined)
+      .then(() => writeAtomic(join(this.dir, 'targets.json'), text));
+    this.targetsWrite = write;
+    return write;
   }
+  private targetsWrite: Promise<void> = Promise.resolve();
 
   /** Stops Prometheus: SIGTERM, then SIGKILL after the grace period. Idempotent. */
   close(): Promise<void> {
