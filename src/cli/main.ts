@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { runValidate } from './validate.js';
 import { runDiff } from './diff.js';
 import { runDemo } from './demo.js';
+import { GATE_ACTIONS, runGate } from './gate.js';
 import { runStatus } from './status.js';
 import { parseDuration } from '../api/duration.js';
 import { runProxyStatus } from './proxy-status.js';
@@ -197,6 +198,27 @@ export function buildProgram(
         process.exit();
       },
     );
+
+  for (const action of GATE_ACTIONS) {
+    program
+      .command(action)
+      .description(`${action} a canary by hand (NAMESPACE/NAME)`)
+      .argument('<canary>', 'NAMESPACE/NAME')
+      .option('--api <url>', 'controller API', 'http://127.0.0.1:7070')
+      .option('--token-file <file>', 'the API token (default: <state-dir>/api-token)')
+      .option('--state-dir <dir>', "the controller's state directory", '.sluice')
+      .action(
+        async (target: string, opts: { api: string; tokenFile?: string; stateDir: string }) => {
+          process.exitCode = await runGate({
+            action,
+            target,
+            ...opts,
+            write,
+            writeErr: (t) => process.stderr.write(t),
+          });
+        },
+      );
+  }
 
   program
     .command('proxy-status')
