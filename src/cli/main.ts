@@ -113,6 +113,22 @@ export function buildProgram(
     .option('--password-file <file>', 'HTTPS password from this file')
     .option('--ssh-key <file>', 'SSH private key for ssh:// sources')
     .option('--known-hosts <file>', 'known_hosts file for ssh:// sources')
+    .option(
+      '--commit-status <host>',
+      'report syncs and rollouts as commit statuses: github, gitlab, gitea or off',
+      'off',
+    )
+    .option(
+      '--commit-status-token-env <var>',
+      'the commit-status API token from this environment variable',
+    )
+    .option('--commit-status-token-file <file>', 'the commit-status API token from this file')
+    .option(
+      '--commit-status-api <url>',
+      'the host API (GitHub Enterprise, self-hosted GitLab or Gitea)',
+    )
+    .option('--commit-status-repo <owner/repo>', 'the repository (default: derived from SOURCE)')
+    .option('--public-url <url>', "the controller's URL as users reach it (commit status links)")
     .addOption(
       new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'),
     )

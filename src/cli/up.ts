@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseDuration } from '../api/duration.js';
 import { startController } from '../controller/runner.js';
 import type { Credentials, SecretRef, SourceRef } from '../source/index.js';
+import type { CommitStatusConfig } from '../report/index.js';
 import { createLogger, type LogLevel } from './logger.js';
 
 export interface UpOptions {
@@ -25,7 +26,37 @@ export interface UpOptions {
   passwordFile?: string;
   sshKey?: string;
   knownHosts?: string;
+  commitStatus?: string;
+  commitStatusTokenEnv?: string;
+  commitStatusTokenFile?: string;
+  commitStatusApi?: string;
+  commitStatusRepo?: string;
+  publicUrl?: string;
   logLevel: LogLevel;
+}
+
+/** Commit statuses from the flags: the host, the token's env var or file, API and repository. */
+export function commitStatusFrom(opts: UpOptions): CommitStatusConfig | undefined {
+  const type = opts.commitStatus ?? 'off';
+  if (type === 'off') return undefined;
+  if (type !== 'github' && type !== 'gitlab' && type !== 'gitea') {
+    throw new UsageError(
+      `--commit-status must be github, gitlab, gitea or off, not ${JSON.stringify(type)}`,
+    );
+  }
+  if (Boolean(opts.commitStatusTokenEnv) === Boolean(opts.commitStatusTokenFile)) {
+    throw new UsageError(
+      '--commit-status needs one of --commit-status-token-env or --commit-status-token-file',
+    );
+  }
+  return {
+    type,
+    token: opts.commitStatusTokenEnv
+      ? { env: opts.commitStatusTokenEnv }
+      : { file: opts.commitStatusTokenFile as string },
+    ...(opts.commitStatusApi ? { apiUrl: opts.commitStatusApi } : {}),
+    ...(opts.commitStatusRepo ? { repository: opts.commitStatusRepo } : { sourceUrl: opts.source }),
+  };
 }
 
 /** Credentials from the flags: a token, a username and password, or an SSH key; never inline secrets. */
@@ -79,6 +110,7 @@ export async function runUp(opts: UpOptions): Promise<number> {
         ? { commit: opts.commit }
         : undefined;
   const credentials = credentialsFrom(opts);
+  const commitStatus = commitStatusFrom(opts);
   const webhookSecret = opts.webhookSecretFile
     ? readFileSync(opts.webhookSecretFile, 'utf8').trim()
     : process.env.SLUICE_WEBHOOK_SECRET;
@@ -94,6 +126,8 @@ export async function runUp(opts: UpOptions): Promise<number> {
     listen: opts.listen,
     ...(webhookSecret ? { webhookSecret } : {}),
     fleet: { gatewayListen: opts.gatewayListen, prometheus: opts.prometheus },
+    ...(commitStatus ? { commitStatus } : {}),
+    ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
     logger,
   });
   process.stderr.write(`sluice: controller API on ${running.url}, watching ${opts.source}\n`);

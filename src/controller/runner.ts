@@ -24,6 +24,8 @@ import { LocalGateway } from '../platform/local/gateway.js';
 import type { EndpointRegistry } from '../api/endpoint-registry.js';
 import { startMetricsBackend, scrapeTargetsOf, type MetricsBackend } from '../metrics/index.js';
 import { MeshSync } from './mesh-sync.js';
+import { Reporting } from './reporting.js';
+import type { CommitStatusConfig } from '../report/index.js';
 import { CanaryController, canaryRoutes, readApiToken, type RolloutEvent } from './canary/index.js';
 import { ProviderPool, OffProvider, systemClock } from '../metrics/index.js';
 import { LoadGenerator, WebhookCaller } from '../rollout/index.js';
@@ -50,6 +52,10 @@ export interface RunnerOptions {
   logger: Logger;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** Commit statuses on the commits that cause syncs and rollouts (default off). */
+  commitStatus?: CommitStatusConfig;
+  /** The controller's URL as users reach it (target_url of commit statuses). */
+  publicUrl?: string;
   /** Called after every recorded canary change (commit statuses, alerts). */
   onRollout?: (event: RolloutEvent) => void;
   /** Time to receive a whole API request before 408 (default 10 s; tests shorten it). */
@@ -141,8 +147,13 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
           }
         : undefined;
     },
-    ...(opts.onRollout ? { onRollout: opts.onRollout } : {}),
+    onRollout: (e) => {
+      reporting.current?.rollout(e);
+      opts.onRollout?.(e);
+    },
   });
+  // Commit statuses and alerts; created once the API's URL is known (for target_url).
+  const reporting: { current?: Reporting } = {};
   const controller = new Controller({
     store,
     platform,
@@ -181,6 +192,7 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
         source.readTree(result.revision.sha, { path: '' }),
       );
     const outcome = await controller.sync(result.revision, tree);
+    reporting.current?.sync(result.revision, outcome, controller.appliedObjects().length);
     if (outcome.result !== 'failure')
       canaries.update(controller.appliedObjects(), result.revision.id);
     if (outcome.result === 'failure' && outcome.requeueAfterMs !== undefined && !stopped) {
@@ -347,6 +359,13 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
   }
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   log.info({ component: 'api', url }, 'API listening');
+  reporting.current = new Reporting({
+    ...(opts.commitStatus ? { commitStatus: opts.commitStatus } : {}),
+    apiUrl: opts.publicUrl ?? url,
+    logger: log,
+    metrics,
+    onEvent: (e) => store.appendEvent(e),
+  });
 
   if (controller.ready && controller.revision)
     canaries.update(controller.appliedObjects(), controller.revision);
@@ -375,6 +394,7 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
       await Promise.allSettled([...syncs]);
       await canaries.close();
       await providers.close();
+      await reporting.current?.close();
       await api.close();
       await platform.close();
       await mesh.close();
