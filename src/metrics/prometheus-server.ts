@@ -152,7 +152,7 @@ export class PrometheusServer {
   }
 
   /** Rewrites the targets file atomically; Prometheus re-reads it on the rename. */
-  setTargets(targets: readonly ScrapeTarget[]): Promise<void> {
+  async setTargets(targets: readonly ScrapeTarget[]): Promise<void> {
     // Writes run one after another, so the file always ends with the latest targets.
     const text = JSON.stringify(fileSdTargets(targets), null, 2);
     const write = this.targetsWrite
