@@ -190,12 +190,13 @@ export async function runStatus(opts: StatusOptions): Promise<number> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   try {
     if (opts.wait) return await waitForRevision(opts, fetcher, now, sleep);
-    const render = async (): Promise<string> => {
+    // Renders at a given time, so a plain watch can tell a change from ticking ages.
+    const render = async (): Promise<(at: number) => string> => {
       const canaries = await listCanaries(fetcher);
       if (opts.name) {
         const c = canaries.find((x) => matchName(x, opts.name as string));
         if (!c) throw new NotFound(`no canary named ${opts.name}`);
-        if (opts.output === 'json') return JSON.stringify(c, null, 2) + '\n';
+        if (opts.output === 'json') return () => JSON.stringify(c, null, 2) + '\n';
         const ev = await fetcher('/api/v1/events?limit=1000');
         const events = (
           (
@@ -214,28 +215,32 @@ export async function runStatus(opts: StatusOptions): Promise<number> {
             e.object.namespace === c.namespace &&
             (e.object.name === c.name || e.object.name === c.target),
         );
-        return formatDetail(c, events, now());
+        return (at) => formatDetail(c, events, at);
       }
-      return opts.output === 'json'
-        ? JSON.stringify(canaries, null, 2) + '\n'
-        : formatTable(canaries, now());
+      return (at) =>
+        opts.output === 'json'
+          ? JSON.stringify(canaries, null, 2) + '\n'
+          : formatTable(canaries, at);
     };
     if (!opts.watch) {
-      opts.write(await render());
+      opts.write((await render())(now()));
       return 0;
     }
     let stop = false;
     void opts.interrupted?.then(() => (stop = true));
     let last = '';
     while (!stop) {
-      const text = await render();
+      const draw = await render();
+      const text = draw(now());
+      // Plain output is a log: a new table only when more than the ages changed.
+      const key = draw(0);
       if (opts.isTTY) {
         // Redraw in place: home the cursor, clear the screen, draw.
         opts.write(`\x1b[H\x1b[2J${text}`);
-      } else if (text !== last) {
+      } else if (key !== last) {
         opts.write(text);
       }
-      last = text;
+      last = key;
       await Promise.race([
         sleep(opts.intervalMs),
         opts.interrupted ?? new Promise(() => undefined),
