@@ -3,8 +3,13 @@
 // table in the job summary; a push that only has reference warnings passes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { git, TempDirs, WorkRepo } from '../source/support/git.js';
-import { loadAction, runAction } from './run-action.js';
+import { ACTION_DIR, loadAction, runAction } from './run-action.js';
+
+const EXAMPLE = readFileSync(join(ACTION_DIR, 'examples', 'github-workflow.yml'), 'utf8');
 
 const tmp = new TempDirs();
 let repo: WorkRepo;
@@ -168,3 +173,43 @@ test('a new branch (before is all zeros) skips the diff; wait without a URL is a
   assert.equal(r.steps.wait?.code, 2);
   assert.match(r.stdout, /^::error title=sluice::wait: true needs controller-url/m);
 });
+
+test('the example workflow passes only inputs that action.yml declares', () => {
+  const inputs = Object.keys(loadAction().inputs);
+  const workflow = parse(EXAMPLE) as {
+    on: Record<string, unknown>;
+    jobs: Record<string, { steps: { uses?: string; with?: Record<string, unknown> }[] }>;
+  };
+  assert.deepEqual(Object.keys(workflow.on).sort(), ['pull_request', 'push']);
+  const uses = Object.entries(workflow.jobs).flatMap(([job, j]) =>
+    j.steps.filter((s) => /\/sluice@/.test(s.uses ?? '')).map((s) => ({ job, with: s.with ?? {} })),
+  );
+  assert.deepEqual(
+    uses.map((u) => u.job),
+    ['check', 'rollout'],
+  );
+  for (const u of uses)
+    for (const name of Object.keys(u.with)) assert.ok(inputs.includes(name), `${u.job}: ${name}`);
+  const rollout = uses.find((u) => u.job === 'rollout')?.with ?? {};
+  assert.equal(rollout.wait, true);
+  assert.match(String(rollout['controller-url']), /^\$\{\{ (vars|secrets)\./);
+});
+
+test(
+  'path . in a repository that holds its workflows in .github/ validates only the manifests',
+  { todo: 'the manifests loader and the snapshot builder read .github/workflows/*.yml' },
+  async () => {
+    const own = WorkRepo.init(tmp.make('sluice-action-dotgithub-'));
+    const sha = own.commit({
+      'deploy/gateway.yaml': gateway(80),
+      '.github/workflows/sluice.yml': EXAMPLE,
+    });
+    const r = await runAction({
+      workspace: own.dir,
+      eventName: 'push',
+      event: { before: '0'.repeat(40), after: sha },
+      sha,
+    });
+    assert.equal(r.code, 0, r.stdout);
+  },
+);
