@@ -166,7 +166,15 @@ describe('canary strategies on one fleet with a real Prometheus', { concurrency:
     // The canary runs v2, the primary v1: every request still goes to the primary.
     assert.deepEqual(await versionsVia(gw, 'bg', 8), { v1: 8 });
     gates.open('confirm-promotion', 'bg');
-    const done = await api.until('bg', (v) => v.phase === 'Succeeded', 'Succeeded');
+    const weights = new Set<number>();
+    const done = await api.until(
+      'bg',
+      (v) => (weights.add(v.canaryWeight), v.phase === 'Succeeded'),
+      'Succeeded',
+    );
+    // The switch: 0% straight to 100% for one interval, then the promotion.
+    assert.ok(weights.has(100), [...weights].join(', '));
+    assert.ok(![...weights].some((w) => w > 0 && w < 100), [...weights].join(', '));
     assert.equal(done.promotions, 1);
     const events = (await api.events('bg')).map((e) => e.message);
     const sw = events.findIndex((m) => /Routing all traffic to canary/.test(m));
