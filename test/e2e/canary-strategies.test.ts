@@ -183,7 +183,7 @@ describe('canary strategies on one fleet with a real Prometheus', { concurrency:
     assert.deepEqual(await versionsVia(gw, 'bg', 5), { v2: 5 });
   });
 
-  it('mirroring: the primary answers, the canary receives copies', async () => {
+  it('mirroring: the primary answers, the canary receives copies', async (t) => {
     const prom = c.metricsBackend?.server?.url as string;
     const v = await api.until('mirror', (v) => v.phase === 'WaitingPromotion', 'WaitingPromotion');
     assert.equal(v.mirrored, true);
@@ -201,6 +201,24 @@ describe('canary strategies on one fleet with a real Prometheus', { concurrency:
       'the canary request count growing',
       30_000,
     );
+    // mirrorWeight 50: about half of the primary's requests are copied to the canary.
+    const primaryQuery = query.replace(
+      'destination_workload="mirror"',
+      'destination_workload="mirror-primary"',
+    );
+    const [p0, c0] = [await promValue(prom, primaryQuery), await promValue(prom, query)];
+    const [p1, c1] = await waitFor(
+      async () => {
+        const p = await promValue(prom, primaryQuery);
+        const m = await promValue(prom, query);
+        return p !== undefined && m !== undefined && p - (p0 ?? 0) >= 150 ? [p, m] : undefined;
+      },
+      '150 more requests to the primary',
+      60_000,
+    );
+    const share = (c1 - (c0 ?? 0)) / (p1 - (p0 ?? 0));
+    t.diagnostic(`mirrored share ${share.toFixed(2)}`);
+    assert.ok(share > 0.2 && share < 0.8, `mirrored share ${share}`);
     // The checks measured the canary on mirrored traffic.
     assert.ok(
       v.analysis.some((a) => a.name === 'request-success-rate' && a.verdict === 'pass'),
