@@ -3,7 +3,7 @@ import { relative, resolve, join } from 'node:path';
 import { readRepoTree, isSourceError } from '../source/index.js';
 import { buildSnapshot, type Snapshot } from '../controller/snapshot.js';
 import { diffSnapshots, formatDiffMarkdown, formatDiffText } from '../controller/snapshot-diff.js';
-import { collectFiles, formatDiagnostic } from '../manifests/index.js';
+import { collectFiles, formatDiagnostic, type ReferencesMode } from '../manifests/index.js';
 import { spawnSync } from 'node:child_process';
 
 export interface DiffOptions {
@@ -13,6 +13,7 @@ export interface DiffOptions {
   path?: string;
   output: 'text' | 'json' | 'markdown';
   exitCode: boolean;
+  references?: ReferencesMode;
   write: (text: string) => void;
   writeErr: (text: string) => void;
 }
@@ -21,13 +22,18 @@ async function revisionSnapshot(
   repo: string,
   rev: string,
   path: string | undefined,
+  references?: ReferencesMode,
 ): Promise<Snapshot> {
   const tree = await readRepoTree({ repoDir: repo, rev, ...(path ? { path } : {}) });
-  return buildSnapshot(tree);
+  return buildSnapshot(tree, references ? { references } : {});
 }
 
 /** The working tree of the repository below `path`, with paths relative to it. */
-async function workingTreeSnapshot(repo: string, path: string | undefined): Promise<Snapshot> {
+async function workingTreeSnapshot(
+  repo: string,
+  path: string | undefined,
+  references?: ReferencesMode,
+): Promise<Snapshot> {
   const top = spawnSync('git', ['rev-parse', '--show-toplevel'], { cwd: repo, encoding: 'utf8' });
   const root = top.status === 0 ? top.stdout.trim() : resolve(repo);
   const dir = path ? join(root, path) : root;
@@ -35,9 +41,10 @@ async function workingTreeSnapshot(repo: string, path: string | undefined): Prom
   if (collected.missing.length)
     throw new Error(`no such folder in the working tree: ${path ?? dir}`);
   const rel = (p: string) => relative(dir, p);
-  const snapshot = buildSnapshot({
-    files: collected.files.map((f) => ({ path: rel(f.path), content: Buffer.from(f.content) })),
-  });
+  const snapshot = buildSnapshot(
+    { files: collected.files.map((f) => ({ path: rel(f.path), content: Buffer.from(f.content) })) },
+    references ? { references } : {},
+  );
   snapshot.diagnostics.unshift(...collected.diagnostics.map((d) => ({ ...d, file: rel(d.file) })));
   return snapshot;
 }
@@ -47,10 +54,10 @@ export async function runDiff(opts: DiffOptions): Promise<number> {
   let from: Snapshot;
   let to: Snapshot;
   try {
-    from = await revisionSnapshot(opts.repo, opts.from, opts.path);
+    from = await revisionSnapshot(opts.repo, opts.from, opts.path, opts.references);
     to = opts.to
-      ? await revisionSnapshot(opts.repo, opts.to, opts.path)
-      : await workingTreeSnapshot(opts.repo, opts.path);
+      ? await revisionSnapshot(opts.repo, opts.to, opts.path, opts.references)
+      : await workingTreeSnapshot(opts.repo, opts.path, opts.references);
   } catch (err) {
     const code = isSourceError(err) ? `${err.code}: ` : '';
     opts.writeErr(`sluice diff: ${code}${err instanceof Error ? err.message : String(err)}\n`);

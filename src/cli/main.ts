@@ -60,6 +60,11 @@ export function buildProgram(
         .default('text'),
     )
     .option('--exit-code', 'exit 1 when something changes')
+    .addOption(
+      new Option('--references <mode>', 'cross-object reference checks')
+        .choices(['error', 'warn', 'off'])
+        .default('error'),
+    )
     .action(
       async (opts: {
         from: string;
@@ -68,6 +73,7 @@ export function buildProgram(
         path?: string;
         output: 'text' | 'json' | 'markdown';
         exitCode?: boolean;
+        references: 'error' | 'warn' | 'off';
       }) => {
         process.exitCode = await runDiff({
           from: opts.from,
@@ -76,6 +82,7 @@ export function buildProgram(
           ...(opts.path ? { path: opts.path } : {}),
           output: opts.output,
           exitCode: opts.exitCode ?? false,
+          references: opts.references,
           write,
           writeErr: (t) => process.stderr.write(t),
         });

@@ -35,9 +35,13 @@ export interface CanaryView {
 
 export type Fetcher = (path: string) => Promise<{ status: number; body: unknown }>;
 
-export function apiFetcher(api: string): Fetcher {
+/** Reads the controller's API; sends `SLUICE_API_TOKEN` as a bearer token when it is set. */
+export function apiFetcher(api: string, token = process.env.SLUICE_API_TOKEN): Fetcher {
   return async (path) => {
-    const res = await fetch(new URL(path, api));
+    const res = await fetch(
+      new URL(path, api),
+      token ? { headers: { authorization: `Bearer ${token}` } } : {},
+    );
     return { status: res.status, body: await res.json() };
   };
 }

@@ -22,7 +22,11 @@ export interface Snapshot extends LoadResult {
   files: number;
 }
 
-const isManifest = (p: string) => p.endsWith('.yaml') || p.endsWith('.yml');
+/** YAML files outside .github (CI workflows live there, never manifests). */
+const isManifest = (p: string) =>
+  (p.endsWith('.yaml') || p.endsWith('.yml')) &&
+  !p.startsWith('.github/') &&
+  !p.includes('/.github/');
 
 export function buildSnapshot(
   tree: TreeInput,

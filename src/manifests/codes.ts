@@ -16,6 +16,8 @@ export const DIAGNOSTIC_CODES = {
     'A mapping has the same key twice; YAML forbids it and the later value would be lost.',
   SLUICE_YAML_WARNING: 'The YAML parser warned about a construct (for example an unknown tag).',
   SLUICE_DOCUMENT_NOT_MAPPING: 'A YAML document is a scalar or a list instead of an object.',
+  SLUICE_DOCUMENT_NOT_KUBERNETES:
+    'A YAML document is a GitHub Actions workflow (top-level `on` and `jobs`), not an object; it is skipped (info only).',
   SLUICE_DOCUMENT_EMPTY: 'A YAML document between two `---` markers is empty (info only).',
   SLUICE_OBJECT_INVALID: 'An object lacks apiVersion or kind, or they are not strings.',
   SLUICE_KIND_UNKNOWN:

@@ -16,7 +16,8 @@ export interface CollectResult {
   missing: string[];
 }
 
-const SKIP_DIRS = new Set(['.git', 'node_modules', '.sluice']);
+// .github holds CI workflows, never manifests (GitHub Actions reads YAML there too).
+const SKIP_DIRS = new Set(['.git', '.github', 'node_modules', '.sluice']);
 const isManifest = (name: string) => name.endsWith('.yaml') || name.endsWith('.yml');
 
 /** Collects manifest files below `paths` (files given explicitly are read whatever their name). */

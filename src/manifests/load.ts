@@ -141,6 +141,18 @@ function loadObject(
   }
   const raw = value as Record<string, unknown>;
   const { apiVersion, kind } = raw;
+  if (apiVersion === undefined && kind === undefined && 'jobs' in raw && 'on' in raw) {
+    // A GitHub Actions workflow kept beside the manifests (e.g. an example): not an object.
+    diagnostics.push({
+      severity: 'info',
+      code: 'SLUICE_DOCUMENT_NOT_KUBERNETES',
+      message: 'a GitHub Actions workflow, not a Kubernetes object; skipped',
+      file,
+      path: '',
+      ...position(),
+    });
+    return;
+  }
   if (typeof apiVersion !== 'string' || typeof kind !== 'string' || !apiVersion || !kind) {
     const missing = typeof apiVersion !== 'string' || !apiVersion ? 'apiVersion' : 'kind';
     diagnostics.push({

@@ -104,6 +104,25 @@ export function fileSdTargets(targets: readonly ScrapeTarget[]): object[] {
   });
 }
 
+/**
+ * Runs "$@" (Prometheus) and stops it when this shell is signalled or when its stdin, a pipe
+ * from the controller, reaches EOF (the controller is gone). Exits with Prometheus' status.
+ */
+const PROMETHEUS_GUARD = `
+exec 5<&0
+"$@" </dev/null 5<&- &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+# (an asynchronous list reads /dev/null unless given stdin explicitly: hence fd 5)
+( while read -r _line; do :; done; kill -TERM "$child" 2>/dev/null ) <&5 &
+watcher=$!
+exec 5<&-
+code=0
+while kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done
+kill "$watcher" 2>/dev/null
+exit "$code"
+`;
+
 let tmpCounter = 0;
 
 async function writeAtomic(path: string, text: string): Promise<void> {
@@ -163,6 +182,16 @@ export class PrometheusServer {
   }
   private targetsWrite: Promise<void> = Promise.resolve();
 
+  private killGroup(signal: NodeJS.Signals): void {
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // the group is gone
+    }
+  }
+
   /** Stops Prometheus: SIGTERM, then SIGKILL after the grace period. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -171,12 +200,14 @@ export class PrometheusServer {
         const timer = setTimeout(() => {
           if (this.running) {
             this.log.warn('prometheus ignored SIGTERM; killing it');
-            this.child.kill('SIGKILL');
+            this.killGroup('SIGKILL');
           }
         }, this.stopGraceMs);
         await this.exited;
         clearTimeout(timer);
       }
+      // Whatever is left of the group (the guard's watcher) goes with it.
+      this.killGroup('SIGKILL');
       await rm(join(this.dir, 'prometheus.pid'), { force: true });
     })();
     return this.closing;
@@ -201,9 +232,14 @@ async function stopLeftover(dir: string, configPath: string, log: Logger): Promi
   if (!cmdline.includes(configPath)) return; // the pid was reused by something else
   log.warn({ childPid: pid }, 'stopping a prometheus left behind by a previous run');
   try {
-    process.kill(pid, 'SIGKILL');
+    // The pid is the guard's, the leader of a group that holds Prometheus too.
+    process.kill(-pid, 'SIGKILL');
   } catch {
-    return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      return;
+    }
   }
   for (let i = 0; i < 50; i++) {
     try {
@@ -262,17 +298,26 @@ export async function startPrometheusServer(
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const stderrTail: string[] = [];
+    // Through a small shell guard whose stdin is a pipe from this process: when the
+    // controller dies (even by SIGKILL) the pipe closes and the guard stops Prometheus, so no
+    // Prometheus outlives the controller that started it.
     const child = spawn(
-      binary,
+      '/bin/sh',
       [
+        '-c',
+        PROMETHEUS_GUARD,
+        'sluice-prometheus-guard',
+        binary,
         `--config.file=${configPath}`,
         `--web.listen-address=127.0.0.1:${port}`,
         `--storage.tsdb.path=${dataDir}`,
         `--storage.tsdb.retention.time=${opts.retention ?? '1d'}`,
         '--log.level=warn',
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      // Its own process group, so that a SIGKILL reaches Prometheus too, not only the guard.
+      { stdio: ['pipe', 'ignore', 'pipe'], detached: true },
     );
+    child.stdin?.on('error', () => undefined);
     child.stderr?.setEncoding('utf8');
     let partial = '';
     child.stderr?.on('data', (chunk: string) => {
