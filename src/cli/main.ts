@@ -107,6 +107,11 @@ export function buildProgram(
     )
     .option('--prometheus <url|auto|off>', 'metrics provider for canary analysis', 'auto')
     .option(
+      '--scrape-interval <duration>',
+      'scrape interval of the started Prometheus or the builtin provider',
+      '5s',
+    )
+    .option(
       '--webhook-secret-file <file>',
       'secret that git webhooks are signed with (or SLUICE_WEBHOOK_SECRET)',
     )

@@ -18,6 +18,7 @@ export interface UpOptions {
   listen: string;
   gatewayListen: string;
   prometheus: string;
+  scrapeInterval?: string;
   webhookSecretFile?: string;
   tokenEnv?: string;
   tokenFile?: string;
@@ -110,6 +111,12 @@ export async function runUp(opts: UpOptions): Promise<number> {
         ? { commit: opts.commit }
         : undefined;
   const credentials = credentialsFrom(opts);
+  const scrapeIntervalMs = opts.scrapeInterval ? parseDuration(opts.scrapeInterval) : undefined;
+  if (opts.scrapeInterval && (scrapeIntervalMs === undefined || scrapeIntervalMs < 1000)) {
+    throw new UsageError(
+      `--scrape-interval must be a duration of at least 1s (got ${JSON.stringify(opts.scrapeInterval)})`,
+    );
+  }
   const commitStatus = commitStatusFrom(opts);
   const webhookSecret = opts.webhookSecretFile
     ? readFileSync(opts.webhookSecretFile, 'utf8').trim()
@@ -125,7 +132,11 @@ export async function runUp(opts: UpOptions): Promise<number> {
     stateDir: resolve(opts.stateDir),
     listen: opts.listen,
     ...(webhookSecret ? { webhookSecret } : {}),
-    fleet: { gatewayListen: opts.gatewayListen, prometheus: opts.prometheus },
+    fleet: {
+      gatewayListen: opts.gatewayListen,
+      prometheus: opts.prometheus,
+      ...(scrapeIntervalMs ? { scrapeIntervalMs } : {}),
+    },
     ...(commitStatus ? { commitStatus } : {}),
     ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
     logger,
