@@ -12,6 +12,7 @@ import { startController, type RunningController } from '../../src/controller/ru
 import { TempDirs, WorkRepo } from '../source/support/git.js';
 import { waitFor } from '../source/support/time.js';
 import { runAction } from './run-action.js';
+import { webDeployment } from '../support/objects.js';
 
 const tmp = new TempDirs();
 let c: RunningController;
@@ -22,23 +23,7 @@ let first: string;
 /** hold: confirm-promotion says no; open: every webhook says yes; fail: pre-rollout says no. */
 let mode: 'hold' | 'open' | 'fail' = 'open';
 
-const manifests = (version: string) => `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-spec:
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: main
-          command: ["node", "server.js"]
-          env: [{name: VERSION, value: "${version}"}]
----
+const manifests = (version: string) => `${webDeployment(version)}---
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata:

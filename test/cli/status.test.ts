@@ -10,6 +10,7 @@ import { startController, type RunningController } from '../../src/controller/ru
 import { TempDirs, WorkRepo } from '../source/support/git.js';
 import { waitFor } from '../source/support/time.js';
 import { runCli } from './run-cli.js';
+import { webDeployment } from '../support/objects.js';
 
 const tmp = new TempDirs();
 let c: RunningController;
@@ -18,23 +19,7 @@ let gate: Server;
 let stateDir: string;
 let gateUrl: string;
 
-const deployment = (version: string) => `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-spec:
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: main
-          command: ["node", "server.js"]
-          env: [{name: VERSION, value: "${version}"}]
-`;
+const deployment = webDeployment;
 const canary = (gateUrl: string) => `apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata:

@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { startController } from '../../src/controller/runner.js';
 import { TempDirs, WorkRepo } from '../source/support/git.js';
 import { waitFor } from '../source/support/time.js';
+import { webDeployment } from '../support/objects.js';
 
 const tmp = new TempDirs();
 after(() => tmp.cleanup());
@@ -20,23 +21,7 @@ interface Posted {
   body: { state: string; context: string; description: string; target_url?: string };
 }
 
-const deployment = (version: string) => `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-spec:
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: main
-          command: ["node", "server.js"]
-          env: [{name: VERSION, value: "${version}"}]
-`;
+const deployment = webDeployment;
 const CANARY = `apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata:
