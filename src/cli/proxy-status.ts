@@ -1,5 +1,6 @@
 /** `sluice proxy-status`: each proxy's config version vs the latest (SYNCED, STALE, NACKED, DISCONNECTED). */
 
+import { formatColumns } from './table.js';
 export interface ProxyRow {
   id: string;
   kind: string | null;
@@ -22,12 +23,7 @@ export function formatProxyTable(rows: readonly ProxyRow[]): string {
     r.latestVersion ?? '-',
     r.connectedSince ?? '-',
   ]);
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...lines.map((l) => (l[i] as string).length)),
-  );
-  const fmt = (cols: string[]) =>
-    cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ');
-  return [fmt(header), ...lines.map(fmt)].join('\n') + '\n';
+  return formatColumns(header, lines);
 }
 
 /** Returns the exit code: 0, or 2 when the controller cannot be reached or answers an error. */

@@ -5,6 +5,7 @@
  * 1 any failed, 3 timed out).
  */
 
+import { formatColumns } from './table.js';
 export interface CheckView {
   name: string;
   value?: number | null;
@@ -109,12 +110,7 @@ export function formatTable(canaries: readonly CanaryView[], now: number): strin
     age(c.lastTransitionTime, now),
   ]);
   if (rows.length === 0) return 'no canaries\n';
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...rows.map((r) => (r[i] as string).length)),
-  );
-  const fmt = (cols: string[]) =>
-    cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ');
-  return [fmt(header), ...rows.map(fmt)].join('\n') + '\n';
+  return formatColumns(header, rows);
 }
 
 export function formatDetail(

@@ -2,7 +2,6 @@
  * `sluice up` as a library: the state directory, the git source and its poller, the
  * controller, the platform and mesh backends, and the HTTP API, started and stopped together.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
@@ -19,7 +18,7 @@ import { MemoryMeshTarget, type MeshTarget } from '../mesh/mesh-target.js';
 import { startDiscovery, type Discovery } from '../mesh/discovery/index.js';
 import { createPlatform } from '../platform/factory.js';
 import type { Platform, PlatformConfig } from '../platform/platform.js';
-import { LocalPlatform, defaultProxyCommand } from '../platform/local/index.js';
+import { LocalPlatform, baseEnvironment, defaultProxyCommand } from '../platform/local/index.js';
 import { LocalGateway } from '../platform/local/gateway.js';
 import type { EndpointRegistry } from '../api/endpoint-registry.js';
 import { startMetricsBackend, scrapeTargetsOf, type MetricsBackend } from '../metrics/index.js';
@@ -94,26 +93,14 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-const TOKEN_FILE = 'api-token';
-
-/** Reads or creates the API token (used by the canary gating endpoints), mode 0600. */
-function apiToken(store: StateStore): string {
-  try {
-    return readFileSync(join(store.dir, TOKEN_FILE), 'utf8').trim();
-  } catch {
-    const token = randomBytes(24).toString('base64url');
-    store.writeAtomic(TOKEN_FILE, token + '\n', 0o600);
-    return token;
-  }
-}
-
-function parseListen(listen: string): { host: string; port: number } {
+/** `host:port` (`[v6]:port` too; port 0 picks one) of the flag named `flag`. */
+function parseListen(listen: string, flag = '--listen'): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
-  if (i < 0) throw new Error(`--listen must be host:port, not ${JSON.stringify(listen)}`);
+  if (i < 0) throw new Error(`${flag} must be host:port, not ${JSON.stringify(listen)}`);
   const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1';
   const port = Number(listen.slice(i + 1));
   if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`--listen has an invalid port: ${JSON.stringify(listen)}`);
+    throw new Error(`${flag} has an invalid port: ${JSON.stringify(listen)}`);
   return { host, port };
 }
 
@@ -163,7 +150,7 @@ export async function startController(opts: RunnerOptions): Promise<RunningContr
     overlays: [canaries],
     ...(opts.references ? { references: opts.references } : {}),
   });
-  apiToken(store);
+  readApiToken(store); // created at start (mode 0600), so users find it before the first gate
 
   const source = new GitSource({
     url: opts.source,
@@ -499,13 +486,13 @@ async function startFleet(opts: RunnerOptions, store: StateStore, log: Logger): 
         object: { kind: 'Deployment', namespace: e.namespace, name: e.name },
       }),
   });
-  const [gwHost, gwPortText] = splitHostPort(fleetOpts.gatewayListen);
+  const gw = parseListen(fleetOpts.gatewayListen, '--gateway-listen');
   const gateway = new LocalGateway({
-    host: gwHost,
-    port: Number(gwPortText),
+    host: gw.host,
+    port: gw.port,
     stateDir,
     proxyCommand: proxyArgv,
-    env: baseEnv(),
+    env: baseEnvironment(),
     logger: log,
     configFor: (id) => ({
       discovery: {
@@ -610,20 +597,4 @@ async function startFleet(opts: RunnerOptions, store: StateStore, log: Logger): 
       await discovery.close();
     },
   };
-}
-
-function splitHostPort(listen: string): [string, string] {
-  const i = listen.lastIndexOf(':');
-  if (i < 0) throw new Error(`--gateway-listen must be host:port, not ${JSON.stringify(listen)}`);
-  return [listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1', listen.slice(i + 1)];
-}
-
-/** The environment proxies start from: PATH and the like, nothing secret. */
-function baseEnv(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_OPTIONS']) {
-    const v = process.env[k];
-    if (v !== undefined) out[k] = v;
-  }
-  return out;
 }

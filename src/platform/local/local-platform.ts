@@ -74,6 +74,14 @@ const BASE_ENV_KEYS = [
   'SHELL',
 ];
 
+/** The environment local processes start from: PATH, HOME, locale and the like, nothing secret. */
+export function baseEnvironment(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of BASE_ENV_KEYS)
+    if (process.env[k] !== undefined) out[k] = process.env[k] as string;
+  return out;
+}
+
 /** The proxy entry of this installation: compiled `dist/` or the sources through tsx. */
 export function defaultProxyCommand(): string[] {
   const here = import.meta.url;
@@ -103,11 +111,7 @@ export class LocalPlatform implements Platform {
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'platform-local' });
     this.drainMs = opts.drainMs ?? 1000;
     this.graceMs = opts.graceMs ?? 10_000;
-    const baseEnv: Record<string, string> = {};
-    if (opts.env) Object.assign(baseEnv, opts.env);
-    else
-      for (const k of BASE_ENV_KEYS)
-        if (process.env[k] !== undefined) baseEnv[k] = process.env[k] as string;
+    const baseEnv: Record<string, string> = opts.env ? { ...opts.env } : baseEnvironment();
     this.ctx = {
       stateDir: resolve(opts.stateDir),
       cwd: resolve(opts.cwd ?? process.cwd()),
