@@ -9,6 +9,8 @@
  * pushed (level-triggered) whenever either side changes.
  */
 
+import { objectKey } from '../manifests/index.js';
+
 /** An object as the platform and mesh receive it (normalized, canonical apiVersion). */
 export interface StateObject {
   kind: string;
@@ -33,8 +35,7 @@ export interface OverlayProducer {
   onChange(listener: () => void): void;
 }
 
-const key = (o: { kind: string; namespace: string; name: string }) =>
-  `${o.kind}/${o.namespace}/${o.name}`;
+const key = objectKey;
 
 /** Committed objects with the overlays applied, sorted by key (deterministic). */
 export function effectiveState(
