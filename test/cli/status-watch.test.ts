@@ -77,7 +77,7 @@ interface Watch {
 function start(command: string, args: string[]): Watch {
   const child = spawn(command, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, TERM: 'xterm', COLUMNS: '200', LINES: '40' },
+    env: { ...process.env, SHELL: '/bin/sh', TERM: 'xterm', COLUMNS: '200', LINES: '40' },
   });
   children.add(child);
   let out = '';
@@ -142,7 +142,9 @@ after(async () => {
 });
 
 test('in a terminal, --watch redraws in place (home + clear, the table) until Ctrl-C, exit 0', async () => {
-  const cmd = [process.execPath, ...statusArgs()].map(quote).join(' ');
+  // `exec`: node must be script's direct child. A shell left waiting in between (dash does not
+  // exec a lone command) would itself die of the Ctrl-C and report 130.
+  const cmd = 'exec ' + [process.execPath, ...statusArgs()].map(quote).join(' ');
   const w = start('script', ['-qfec', cmd, '/dev/null']);
   const frames = () => w.output().split(HOME_CLEAR).slice(1);
   await waitFor(
