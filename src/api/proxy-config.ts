@@ -284,7 +284,7 @@ export type AuthzRule = Static<typeof AuthzRule>;
 /**
  * One AuthorizationPolicy selected for this workload. A policy applies when any rule
  * matches; no rules never applies (an ALLOW policy without rules therefore denies all, as
- * Istio). CUSTOM is not implemented (a diagnostic upstream).
+ * Istio). CUSTOM policies arrive as DENY (no external authorizer: fail closed; a diagnostic upstream).
  */
 export const AuthzPolicy = Struct({
   /** `<namespace>/<name>` of the AuthorizationPolicy, for logs and the `x-sluice-policy` header. */

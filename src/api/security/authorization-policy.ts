@@ -4,7 +4,8 @@
  * Field reference: https://istio.io/latest/docs/reference/config/security/authorization-policy/
  *
  * The CUSTOM action delegates to an external authorizer named by `provider`; sluice does not
- * implement it, so `provider` (which CUSTOM requires) is marked unsupported.
+ * implement it, so `provider` (which CUSTOM requires) is marked unsupported, and the requests
+ * a CUSTOM policy's rules match are denied (fail closed) rather than let through.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { resourceSchema, type KindDefinition } from '../kind.js';
@@ -13,7 +14,8 @@ import { atMostOne } from '../networking/common.js';
 import { SECURITY_CANONICAL, SECURITY_VERSIONS } from '../networking/versions.js';
 import { targetRefFields, WorkloadSelector } from './common.js';
 
-const NO_CUSTOM = 'the CUSTOM action (external authorization) is not implemented by sluice';
+const NO_CUSTOM =
+  'the CUSTOM action (external authorization) is not implemented by sluice: the requests its rules match are denied (fail closed)';
 
 const Strings = () => Opt(Type.Array(Type.String()));
 const ServiceAccounts = () => Opt(Type.Array(Type.String({ maxLength: 320 }), { maxItems: 16 }));

@@ -214,7 +214,11 @@ export class SecurityIndex {
   authorization(p: ProxyInstance): { policies: AuthzPolicy[] } | undefined {
     const policies: AuthzPolicy[] = [];
     for (const x of this.applying(this.authz, p)) {
-      const action = (x.spec.action as string | undefined) ?? 'ALLOW';
+      const written = (x.spec.action as string | undefined) ?? 'ALLOW';
+      // CUSTOM hands the requests its rules match to an external authorizer, which sluice
+      // does not have: those requests are denied (fail closed, as Envoy's ext_authz with
+      // failure_mode_allow off), never let through. The load warned about it.
+      const action = written === 'CUSTOM' ? 'DENY' : written;
       if (action !== 'ALLOW' && action !== 'DENY' && action !== 'AUDIT') continue;
       const rules = ((x.spec.rules as Rule[] | undefined) ?? []).map((r) => this.rule(r));
       policies.push({ name: `${x.namespace}/${x.name}`, action, rules });

@@ -2,7 +2,7 @@
  * Authorization (Istio's AuthorizationPolicy, the Envoy RBAC filter's job), compiled once
  * per config version into predicates over a request's attributes.
  *
- * Evaluation order, as Istio documents it (CUSTOM is not implemented):
+ * Evaluation order, as Istio documents it (CUSTOM policies arrive compiled as DENY):
  * 1. any DENY policy matches → deny;
  * 2. AUDIT policies that match are logged (never change the decision);
  * 3. no ALLOW policy → allow; any ALLOW policy matches → allow; else deny.

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Listener, ProxyConfig } from '../../../src/api/proxy-config.js';
 import { compileMesh } from '../../../src/mesh/compile/index.js';
+import { loadManifests } from '../../../src/manifests/index.js';
 import type { ProxyInstance } from '../../../src/mesh/registry.js';
 import {
   bookinfo,
@@ -267,6 +268,31 @@ spec:
       { source: { requestPrincipals: ['testing@secure.istio.io/testing@secure.istio.io'] } },
     ]);
     assert.equal(inboundOf(r, sleep).jwtRules, undefined);
+  });
+
+  it('Istio fixture ext-authz (CUSTOM, no external authorizer): what it matches is denied', () => {
+    const custom = fixture('istioio-authz-custom-2.yaml').replace(
+      'name: ext-authz',
+      'name: ext-authz\n  namespace: foo',
+    );
+    const r = compile(custom);
+    assert.deepEqual(inboundOf(r, httpbin).authorization, {
+      policies: [
+        {
+          name: 'foo/ext-authz',
+          action: 'DENY',
+          rules: [{ to: [{ operation: { paths: ['/headers'] } }] }],
+        },
+      ],
+    });
+    assert.equal(inboundOf(r, sleep).authorization, undefined);
+    // …and the user is told, at the action.
+    const warning = loadManifests([{ path: 'ext-authz.yaml', content: custom }]).diagnostics.find(
+      (d) => d.path === 'spec.action',
+    );
+    assert.equal(warning?.code, 'SLUICE_FIELD_UNSUPPORTED');
+    assert.equal(warning?.severity, 'warning');
+    assert.match(warning?.message ?? '', /CUSTOM.*denied \(fail closed\)/);
   });
 
   it('policies attached with targetRef (unsupported) select nothing', () => {
