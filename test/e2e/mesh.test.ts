@@ -199,11 +199,11 @@ before(async () => {
     logger: pino({ level: 'silent' }),
     fleet: { gatewayListen: '127.0.0.1:0', prometheus: 'off' },
   });
-  // Ready: every proxy SYNCED and the chain answers through the gateway.
+  // Ready: every replica ready, every proxy SYNCED, and the chain answers through the gateway.
   await waitFor(
     async () => {
       const gw = c.gatewayUrl;
-      if (!gw || !c.controller.ready) return false;
+      if (!gw || !c.controller.ready || !fleetSettled()) return false;
       const res = await fetch(gw + '/').catch(() => undefined);
       if (res?.status !== 200) return false;
       const body = (await res.json()) as { backends?: { status: number }[] };
@@ -231,6 +231,18 @@ after(async () => {
   await c?.stop();
   tmp.cleanup();
 });
+
+/** Every workload has all its replicas ready and every proxy runs its latest config. */
+function fleetSettled(): boolean {
+  const workloads = c.platform.status();
+  const proxies = c.discovery?.status() ?? [];
+  return (
+    workloads.length > 0 &&
+    workloads.every((w) => w.replicas > 0 && w.readyReplicas === w.replicas) &&
+    proxies.length > 0 &&
+    proxies.every((p) => p.state === 'SYNCED')
+  );
+}
 
 interface Answer {
   service: string;
@@ -317,6 +329,7 @@ test('AuthorizationPolicy DENY and a JWT-protected path', async () => {
 });
 
 test('a config the proxies refuse is NACKed and the previous one keeps serving', async () => {
+  await waitFor(fleetSettled, 'the fleet settled', 60_000);
   const good = await get('/', { 'end-user': 'jason' });
   assert.equal(good.status, 200);
   // A regular expression JavaScript cannot compile passes the schema but not the proxy.
