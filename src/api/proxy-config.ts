@@ -566,12 +566,51 @@ export type ProxyBootstrap = Static<typeof ProxyBootstrap>;
 /**
  * The discovery protocol: newline-delimited JSON messages on one HTTP/2 stream per proxy
  * (`POST /sluice.discovery.v1/stream`, `authorization: Bearer TOKEN`). The server sends
- * `hello` first, then a `config` on connect and whenever the proxy's version changes; the
+ * `hello` first, then a `config` on connect and whenever the proxy's version changes (a
+ * `config-delta` to proxies that announce the `delta` feature, when that is smaller); the
  * proxy answers each config with `ack` or `nack`, and asks for a workload certificate with
  * `csr` (the private key never leaves the proxy), answered by `certificate` or `csr-refused`.
  * An `error` precedes the server closing the stream.
  */
 export const DISCOVERY_PATH = '/sluice.discovery.v1/stream';
+
+/**
+ * Request header a proxy sends to say which optional protocol features it understands, as a
+ * comma-separated list. `delta`: the server may send `config-delta` instead of `config`.
+ */
+export const DISCOVERY_FEATURES_HEADER = 'sluice-discovery-features';
+
+const Named = Type.Object({ name: Type.String() }, { additionalProperties: true });
+const Changes = Struct({
+  /** New or changed items, whole (matched to the base's by `name`). */
+  upsert: Type.Array(Named),
+  /** Names of the base's items that are gone. */
+  remove: Type.Array(Type.String()),
+});
+
+/**
+ * The difference between the config a proxy was last sent (`base`) and the new one: the
+ * top-level fields other than listeners and clusters, whole (`head`, with the new version);
+ * clusters by name; listeners by name, each with its own fields whole when they changed
+ * (`head`) and its virtual hosts by name. A proxy rebuilds the new config from its copy of the
+ * base; one that cannot (another base) answers `resync` and gets the whole config.
+ */
+export const ConfigDelta = Struct({
+  head: Type.Record(Type.String(), Type.Unknown()),
+  clusters: Changes,
+  listeners: Struct({
+    upsert: Type.Array(
+      Struct({
+        name: Type.String(),
+        /** The listener's fields other than `name` and `virtualHosts`; absent: unchanged. */
+        head: Opt(Type.Record(Type.String(), Type.Unknown())),
+        virtualHosts: Changes,
+      }),
+    ),
+    remove: Type.Array(Type.String()),
+  }),
+});
+export type ConfigDelta = Static<typeof ConfigDelta>;
 
 const Coded = { code: Type.String(), message: Type.String() };
 
@@ -585,6 +624,13 @@ export const DiscoveryServerMessage = Type.Union([
     trustBundle: Type.Array(Type.String()),
   }),
   Struct({ type: Type.Literal('config'), version: Type.String(), config: Type.Unknown() }),
+  Struct({
+    type: Type.Literal('config-delta'),
+    version: Type.String(),
+    /** The version of the config the delta applies to: the one last sent on this stream. */
+    base: Type.String(),
+    delta: ConfigDelta,
+  }),
   Struct({
     type: Type.Literal('certificate'),
     requestId: Type.String(),
@@ -607,6 +653,12 @@ export const DiscoveryProxyMessage = Type.Union([
     /** The version the proxy keeps running (null before its first good config). */
     running: Type.Union([Type.String(), Type.Null()]),
     ...Coded,
+  }),
+  /** A `config-delta` the proxy could not apply (it holds another base): send it whole. */
+  Struct({
+    type: Type.Literal('resync'),
+    version: Type.String({ maxLength: 256 }),
+    reason: Type.String({ maxLength: 1024 }),
   }),
   /** A PKCS#10 request (PEM) whose only SAN is the proxy's SPIFFE URI. */
   Struct({

@@ -275,6 +275,8 @@ export interface CompiledConfig {
   readonly listeners: ReadonlyMap<string, CompiledListener>;
   readonly clusters: ReadonlyMap<string, CompiledCluster>;
   readonly accessLogSampling: number;
+  /** What the next compile may reuse (see compileConfig). */
+  readonly memo: CompileMemo;
   /** Commits the version's clusters into the cluster manager (called at swap time). */
   activate(): void;
 }
@@ -303,11 +305,13 @@ function compileRoute(
   where: string,
   ctx: CompileContext,
   clusters: Map<string, CompiledCluster>,
+  used: Set<CompiledCluster>,
 ): CompiledRoute {
   const resolve = (name: string, at: string): CompiledCluster => {
     const c = clusters.get(name);
     if (c === undefined)
       throw new ConfigCompileError(`${at}: unknown cluster ${JSON.stringify(name)}`);
+    used.add(c);
     return c;
   };
   const actions = [r.route, r.redirect, r.directResponse].filter((a) => a !== undefined).length;
@@ -456,21 +460,43 @@ function compileRoute(
   return route;
 }
 
+/**
+ * What a compile keeps for the next one to reuse, keyed by source object identity: a config
+ * rebuilt from a delta (discovery's `config-delta`) shares every unchanged cluster and virtual
+ * host object with the previous one, so only what changed is compiled again.
+ */
+interface CompileMemo {
+  clusters: WeakMap<Cluster, { cluster: CompiledCluster; hostKeys: string[] }>;
+  /** A virtual host is reused only while every cluster it resolved is reused too. */
+  vhosts: WeakMap<VirtualHost, { vh: CompiledVirtualHost; used: CompiledCluster[] }>;
+}
+
 function compileVirtualHosts(
   vhs: readonly VirtualHost[],
   where: string,
   ctx: CompileContext,
   clusters: Map<string, CompiledCluster>,
+  memo: CompileMemo,
+  previous: CompileMemo | undefined,
 ): VirtualHostTable {
   const exact = new Map<string, CompiledVirtualHost>();
   const suffixes: { suffix: string; vh: CompiledVirtualHost }[] = [];
   let any: CompiledVirtualHost | null = null;
   for (const [i, vh] of vhs.entries()) {
     const at = `${where}.virtualHosts[${i}]`;
-    const compiled: CompiledVirtualHost = {
-      name: vh.name,
-      routes: vh.routes.map((r, j) => compileRoute(r, `${at}.routes[${j}]`, ctx, clusters)),
-    };
+    const before = previous?.vhosts.get(vh);
+    let compiled: CompiledVirtualHost;
+    if (before !== undefined && before.used.every((c) => clusters.get(c.name) === c)) {
+      compiled = before.vh;
+      memo.vhosts.set(vh, before);
+    } else {
+      const used = new Set<CompiledCluster>();
+      compiled = {
+        name: vh.name,
+        routes: vh.routes.map((r, j) => compileRoute(r, `${at}.routes[${j}]`, ctx, clusters, used)),
+      };
+      memo.vhosts.set(vh, { vh: compiled, used: [...used] });
+    }
     for (const d of vh.domains) {
       const dom = d.toLowerCase();
       if (dom === '*') {
@@ -489,14 +515,25 @@ function compileVirtualHosts(
   return new VirtualHostTable(exact, suffixes, any);
 }
 
-/** Compiles `config`; throws ConfigCompileError without touching the running version. */
-export function compileConfig(config: ProxyConfig, ctx: CompileContext): CompiledConfig {
+/**
+ * Compiles `config`; throws ConfigCompileError without touching the running version. With
+ * `previous` (the running version), clusters and virtual hosts whose source objects are the
+ * very objects `previous` was compiled from are reused instead of compiled again.
+ */
+export function compileConfig(
+  config: ProxyConfig,
+  ctx: CompileContext,
+  previous?: CompiledConfig | null,
+): CompiledConfig {
+  const before = previous?.memo;
+  const memo: CompileMemo = { clusters: new WeakMap(), vhosts: new WeakMap() };
   const built: { cluster: CompiledCluster; hostKeys: string[]; source: Cluster }[] = [];
   const clusters = new Map<string, CompiledCluster>();
   for (const c of config.clusters) {
     if (clusters.has(c.name))
       throw new ConfigCompileError(`duplicate cluster ${JSON.stringify(c.name)}`);
-    const b = ctx.clusters.build(c);
+    const b = before?.clusters.get(c) ?? ctx.clusters.build(c);
+    memo.clusters.set(c, b);
     built.push({ ...b, source: c });
     clusters.set(c.name, b.cluster);
   }
@@ -523,7 +560,7 @@ export function compileConfig(config: ProxyConfig, ctx: CompileContext): Compile
     if (l.rateLimit) filters.push(new RateLimitFilter(bucket(l.rateLimit, `${where}.rateLimit`)));
     listeners.set(l.name, {
       name: l.name,
-      vhosts: compileVirtualHosts(l.virtualHosts, where, ctx, clusters),
+      vhosts: compileVirtualHosts(l.virtualHosts, where, ctx, clusters, memo, before),
       entry: compose(filters, ctx.dispatch),
       peerAuth: security.peerAuth,
       gateway,
@@ -535,6 +572,7 @@ export function compileConfig(config: ProxyConfig, ctx: CompileContext): Compile
     listeners,
     clusters,
     accessLogSampling: config.accessLog?.sampling ?? 0,
+    memo,
     activate: () => ctx.clusters.activate(built),
   };
 }

@@ -11,6 +11,8 @@ export const DISCOVERY_CLIENT_ERROR_CODES = {
     'The stream to the discovery server ended or could not be opened; the proxy keeps its config and reconnects with backoff.',
   SLUICE_DISCOVERY_CLIENT_PROTOCOL:
     'The discovery server sent a message the proxy cannot read; the proxy reconnects.',
+  SLUICE_DISCOVERY_CLIENT_DELTA_UNUSABLE:
+    'A config delta does not apply to the config the proxy holds (another base, or malformed); the proxy asks for the whole config.',
   SLUICE_DISCOVERY_CLIENT_CERTIFICATE:
     'A workload certificate could not be requested or installed; the current one stays and the request is retried.',
 } as const;

@@ -13,11 +13,13 @@ import net from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type {
+  DISCOVERY_FEATURES_HEADER as DiscoveryFeaturesHeader,
   DISCOVERY_PATH as DiscoveryPath,
   DiscoveryClientConfig,
   DiscoveryProxyMessage,
   DiscoveryServerMessage,
 } from '../api/proxy-config.js';
+import { applyConfigDelta } from './config-delta.js';
 import type { DiscoveryClientErrorCode } from './discovery-client-errors.js';
 import {
   generateKeyAndCsr as defaultKeyAndCsr,
@@ -30,6 +32,7 @@ import type { ApplyResult } from './proxy.js';
  * the api module and TypeBox for one string (the type below keeps the two equal).
  */
 const DISCOVERY_PATH: typeof DiscoveryPath = '/sluice.discovery.v1/stream';
+const DISCOVERY_FEATURES_HEADER: typeof DiscoveryFeaturesHeader = 'sluice-discovery-features';
 
 /** A workload certificate with its key, as handed to the proxy for mTLS. */
 export interface WorkloadCertificate {
@@ -94,6 +97,10 @@ export interface DiscoveryClientStatus {
   connects: number;
   acked: number;
   nacked: number;
+  /** Configs that arrived as a `config-delta` and were rebuilt from the previous one. */
+  deltas: number;
+  /** Deltas that could not be applied (another base): the whole config was asked for. */
+  resyncs: number;
   certificate: { spiffeId: string; notAfter: string; rotations: number } | null;
   lastError: { code: string; message: string } | null;
 }
@@ -133,11 +140,22 @@ export class DiscoveryClient {
   private csrRefusals = 0;
   /** Configs are applied one after the other, in arrival order. */
   private applying: Promise<void> = Promise.resolve();
+  /**
+   * The config last received on a stream (applied or not): the base the server's next
+   * `config-delta` on that stream applies to.
+   */
+  private received: {
+    stream: http2.ClientHttp2Stream | null;
+    version: string;
+    config: unknown;
+  } | null = null;
   private readonly st: DiscoveryClientStatus = {
     connected: false,
     connects: 0,
     acked: 0,
     nacked: 0,
+    deltas: 0,
+    resyncs: 0,
     certificate: null,
     lastError: null,
   };
@@ -254,6 +272,7 @@ export class DiscoveryClient {
           authorization: `Bearer ${token}`,
           'x-sluice-proxy-id': c.proxyId,
           'content-type': 'application/x-ndjson',
+          [DISCOVERY_FEATURES_HEADER]: 'delta',
         },
         { endStream: false },
       );
@@ -404,6 +423,8 @@ export class DiscoveryClient {
       return this.protocolError('a message is not JSON');
     }
     const str = (v: unknown) => typeof v === 'string';
+    // Lines are read synchronously from the current stream's data: the stream they came on.
+    const from = this.stream;
     switch (m?.type) {
       case 'hello':
         if (!str(m.spiffeId) || !Array.isArray(m.trustBundle))
@@ -414,7 +435,16 @@ export class DiscoveryClient {
       case 'config':
         if (!str(m.version)) return this.protocolError('a config without a version');
         this.attempt = 0;
-        this.applying = this.applying.then(() => this.onConfig(m.version, m.config));
+        this.applying = this.applying.then(() => {
+          this.received = { stream: from, version: m.version, config: m.config };
+          return this.onConfig(m.version, m.config);
+        });
+        return;
+      case 'config-delta':
+        if (!str(m.version) || !str(m.base))
+          return this.protocolError('a config-delta without a version or a base');
+        this.attempt = 0;
+        this.applying = this.applying.then(() => this.onDelta(from, m));
         return;
       case 'certificate':
         if (!str(m.requestId) || !str(m.certificateChain) || !str(m.notAfter) || !str(m.notBefore))
@@ -432,6 +462,38 @@ export class DiscoveryClient {
           `unknown message type ${JSON.stringify((m as { type?: unknown })?.type)}`,
         );
     }
+  }
+
+  /** Rebuilds the config from the one received before; asks for it whole when it cannot. */
+  private onDelta(
+    from: http2.ClientHttp2Stream | null,
+    m: Extract<DiscoveryServerMessage, { type: 'config-delta' }>,
+  ): Promise<void> | undefined {
+    const r = this.received;
+    let config: unknown;
+    try {
+      if (r === null || r.stream !== from || r.version !== m.base)
+        throw new Error(`it holds ${r?.version ?? 'no config'}, not the base ${m.base}`);
+      config = applyConfigDelta(r.config, m.delta);
+    } catch (e) {
+      this.received = null;
+      this.st.resyncs++;
+      const reason = (e as Error).message.slice(0, 1000);
+      this.log.warn(
+        {
+          code: 'SLUICE_DISCOVERY_CLIENT_DELTA_UNUSABLE',
+          version: m.version,
+          base: m.base,
+          reason,
+        },
+        'config delta unusable; asking for the whole config',
+      );
+      this.send({ type: 'resync', version: m.version.slice(0, 256), reason });
+      return;
+    }
+    this.st.deltas++;
+    this.received = { stream: from, version: m.version, config };
+    return this.onConfig(m.version, config);
   }
 
   private async onConfig(version: string, config: unknown): Promise<void> {

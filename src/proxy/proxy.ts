@@ -175,17 +175,21 @@ export class Proxy {
     let compiled: CompiledConfig;
     try {
       const config: ProxyConfig = validateConfig(value);
-      compiled = compileConfig(config, {
-        identityLabels: this.runtime.identity.labels,
-        clusters: this.clusters,
-        serverFilters: this.serverFilters,
-        dispatch: dispatchRoute,
-        security: this.security,
-        credentials: {
-          baseDir: this.baseDir,
-          credentialsDir: resolve(this.baseDir, this.bootstrap.credentialsDir ?? 'credentials'),
+      compiled = compileConfig(
+        config,
+        {
+          identityLabels: this.runtime.identity.labels,
+          clusters: this.clusters,
+          serverFilters: this.serverFilters,
+          dispatch: dispatchRoute,
+          security: this.security,
+          credentials: {
+            baseDir: this.baseDir,
+            credentialsDir: resolve(this.baseDir, this.bootstrap.credentialsDir ?? 'credentials'),
+          },
         },
-      });
+        this.current,
+      );
     } catch (e) {
       const err =
         e instanceof ProxyError ? e : new ProxyError('SLUICE_PROXY_CONFIG_COMPILE', String(e));

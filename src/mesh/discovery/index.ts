@@ -50,6 +50,8 @@ export interface Discovery {
   /** Pushes the proxies whose version changed; returns how many were pushed. */
   setConfigs(configs: ReadonlyMap<string, ProxyConfig>): { pushed: number };
   status(): ProxyStatus[];
+  /** Pushes sent so far as a `config-delta` instead of the whole config. */
+  readonly deltasSent: number;
   /** A bootstrap token for `proxyId` (identity defaults from `<ns>/<workload>/<replica>`, SA `default`). */
   issueToken(proxyId: string, identity?: Partial<Omit<ProxyIdentity, 'proxyId'>>): string;
   /**
@@ -96,6 +98,9 @@ export async function startDiscovery(opts: DiscoveryOptions): Promise<Discovery>
     ca,
     setConfigs: (c) => server.setConfigs(c),
     status: () => server.status(),
+    get deltasSent() {
+      return server.deltasSent;
+    },
     issueToken: (proxyId, identity) => tokens.issue(identityFromProxyId(proxyId, identity)),
     bootstrapConfig: (p) => ({
       discovery: {

@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import {
+  DISCOVERY_FEATURES_HEADER,
   DISCOVERY_PATH,
   DiscoveryProxyMessage,
   type DiscoveryServerMessage,
@@ -20,6 +21,7 @@ import {
 import { CaError, type CertificateAuthority } from '../ca/index.js';
 import { spiffeId } from '../ca/spiffe.js';
 import type { Authenticator, ProxyIdentity } from './auth.js';
+import { configDelta } from './delta.js';
 import { DiscoveryError, type DiscoveryErrorCode } from './errors.js';
 import { LineDecoder } from './lines.js';
 import { syncState, type ProxyStatus } from './status.js';
@@ -48,6 +50,10 @@ interface Conn {
   /** A newer version arrived while the stream's buffer was full: send the latest on drain. */
   pending: boolean;
   signing: boolean;
+  /** The proxy announced the `delta` feature: it may be sent `config-delta`s. */
+  delta: boolean;
+  /** The config last written on this stream: the base of the next delta. */
+  sent: ProxyConfig | null;
 }
 
 interface ProxyRecord {
@@ -96,6 +102,8 @@ export class DiscoveryServer {
   private readonly authenticated = new WeakSet<http2.Http2Session>();
   private pushScheduled = false;
   private closing = false;
+  /** Pushes sent as a `config-delta` rather than whole (for tests, benches and metrics). */
+  deltasSent = 0;
 
   constructor(private readonly opts: DiscoveryServerOptions) {
     this.log = opts.logger.child({ component: 'discovery' });
@@ -383,7 +391,16 @@ export class DiscoveryServer {
         'a newer stream of this proxy replaced this one',
       );
     }
-    const conn: Conn = { stream, identity, since: this.now(), pending: false, signing: false };
+    const features = String(headers[DISCOVERY_FEATURES_HEADER] ?? '').split(/\s*,\s*/);
+    const conn: Conn = {
+      stream,
+      identity,
+      since: this.now(),
+      pending: false,
+      signing: false,
+      delta: features.includes('delta'),
+      sent: null,
+    };
     rec.conn = conn;
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     const log = this.log.child({ proxy: identity.proxyId });
@@ -465,6 +482,12 @@ export class DiscoveryServer {
       case 'csr':
         void this.onCsr(rec, conn, m.requestId, m.csr, log);
         break;
+      case 'resync':
+        // The proxy could not rebuild a delta: the next push is the whole config.
+        log.warn({ version: m.version, reason: m.reason }, 'proxy asked for a resync');
+        conn.sent = null;
+        this.pushConfig(rec, conn);
+        break;
     }
     this.events.emit('change');
     return true;
@@ -540,7 +563,23 @@ export class DiscoveryServer {
       return;
     }
     conn.pending = false;
-    this.write(conn.stream, { type: 'config', version: rec.latest.version, config: rec.latest });
+    const latest = rec.latest;
+    const base = conn.sent;
+    conn.sent = latest;
+    if (conn.delta && base !== null && base.version !== latest.version) {
+      const delta = configDelta(base, latest);
+      if (delta !== null) {
+        this.deltasSent++;
+        this.write(conn.stream, {
+          type: 'config-delta',
+          version: latest.version,
+          base: base.version,
+          delta,
+        });
+        return;
+      }
+    }
+    this.write(conn.stream, { type: 'config', version: latest.version, config: latest });
   }
 
   private write(stream: http2.ServerHttp2Stream, msg: DiscoveryServerMessage): void {

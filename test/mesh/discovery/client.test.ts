@@ -265,3 +265,92 @@ test('a controller that comes back with another root: the proxy asks the new roo
   const root = new X509Certificate(d.ca.trustBundle()[0] as string);
   assert.ok(new X509Certificate(second.certificateChainPem).verify(root.publicKey));
 });
+
+test('a config-delta the proxy cannot rebuild is answered with resync, never applied; the whole config then is', async () => {
+  const http2 = await import('node:http2');
+  const received: Record<string, unknown>[] = [];
+  let features = '';
+  const server = http2.createServer();
+  const streams: import('node:http2').ServerHttp2Stream[] = [];
+  server.on('stream', (stream, headers) => {
+    features = String(headers['sluice-discovery-features'] ?? '');
+    streams.push(stream);
+    stream.respond({ ':status': 200 });
+    stream.setEncoding('utf8');
+    let buf = '';
+    stream.on('data', (d: string) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        received.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
+        buf = buf.slice(i + 1);
+      }
+    });
+    const send = (m: unknown) => stream.write(JSON.stringify(m) + '\n');
+    send({
+      type: 'hello',
+      proxyId: 'default/a/0',
+      spiffeId: 'spiffe://x/ns/default/sa/a',
+      trustBundle: [],
+    });
+    // A delta before any config: there is no base to rebuild from.
+    send({
+      type: 'config-delta',
+      version: 'v2',
+      base: 'v1',
+      delta: {
+        head: cfg('v2'),
+        clusters: { upsert: [], remove: [] },
+        listeners: { upsert: [], remove: [] },
+      },
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of streams) s.destroy();
+        server.close(() => r());
+      }),
+  );
+  const target = new FakeTarget();
+  const client = new DiscoveryClient({
+    config: {
+      url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+      proxyId: 'default/a/0',
+      token: 't',
+    },
+    baseDir: '.',
+    target,
+    logger: log,
+    pingIntervalMs: 0,
+    certificates: false,
+  });
+  cleanups.push(() => client.stop());
+  client.start();
+  const resync = await waitFor(() => received.find((m) => m.type === 'resync'), 'a resync');
+  assert.equal(features, 'delta');
+  assert.equal(resync.version, 'v2');
+  assert.match(String(resync.reason), /holds no config, not the base v1/);
+  assert.equal(target.version, null, 'nothing applied');
+  assert.equal(client.status().resyncs, 1);
+  // The whole config, then a delta against it: both applied and ACKed.
+  const stream = streams[0] as import('node:http2').ServerHttp2Stream;
+  stream.write(JSON.stringify({ type: 'config', version: 'v2', config: cfg('v2') }) + '\n');
+  stream.write(
+    JSON.stringify({
+      type: 'config-delta',
+      version: 'v3',
+      base: 'v2',
+      delta: {
+        head: cfg('v3'),
+        clusters: { upsert: [], remove: [] },
+        listeners: { upsert: [], remove: [] },
+      },
+    }) + '\n',
+  );
+  await waitFor(() => received.some((m) => m.type === 'ack' && m.version === 'v3'), 'v3 ACKed');
+  assert.ok(received.some((m) => m.type === 'ack' && m.version === 'v2'));
+  assert.equal(target.version, 'v3');
+  assert.equal(client.status().deltas, 1);
+});

@@ -62,10 +62,11 @@ test('a proxy process: config on connect, pushes ACKed, a NACK keeps the previou
   assert.equal(st?.workload, 'client');
   assert.equal((await request(port)).body, 'ok a');
 
-  // A new version: pushed, ACKed, traffic follows.
+  // A new version: pushed (as a delta: its clusters are v1's), ACKed, traffic follows.
   d.setConfigs(new Map([[ID, to('b', 'v2')]]));
   [st] = await d.waitForAcks('v2', { ids: [ID], timeoutMs: 30_000 });
   assert.equal(st?.state, 'SYNCED');
+  assert.equal(d.deltasSent, 1);
   assert.equal((await request(port)).body, 'ok b');
 
   // A config that does not compile: NACK with the reason, v2 keeps serving.
@@ -76,6 +77,13 @@ test('a proxy process: config on connect, pushes ACKed, a NACK keeps the previou
   assert.equal(st?.reason?.code, 'SLUICE_PROXY_CONFIG_COMPILE');
   assert.match(st?.reason?.message ?? '', /missing/);
   assert.equal((await request(port)).body, 'ok b');
+  // The next delta is against what was sent (the refused v3), and it applies.
+  d.setConfigs(new Map([[ID, to('b', 'v3b')]]));
+  [st] = await d.waitForAcks('v3b', { ids: [ID], timeoutMs: 30_000 });
+  assert.equal(st?.state, 'SYNCED');
+  assert.equal(d.deltasSent, 3);
+  assert.equal((await request(port)).body, 'ok b');
+  assert.ok(!proxy.logs.some((l) => l.code === 'SLUICE_DISCOVERY_CLIENT_DELTA_UNUSABLE'));
 
   // The proxy asked for and got its workload certificate.
   await waitFor(() => d.status()[0]?.certificateNotAfter, 'a certificate issued to the proxy');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import pino from 'pino';
-import type { ProxyConfig } from '../../../src/api/proxy-config.js';
+import { DISCOVERY_FEATURES_HEADER, type ProxyConfig } from '../../../src/api/proxy-config.js';
 import {
   DISCOVERY_ERROR_CODES,
   identityFromProxyId,
@@ -430,4 +430,58 @@ test('proxy ids imply an identity unless given', () => {
       { proxyId: id, namespace: ns, workload: wl, serviceAccount: sa },
       id,
     );
+});
+
+test('config-delta: only to streams that announce it, against the config last sent; resync sends it whole', async () => {
+  const d = await server();
+  const id = 'default/a/0';
+  const withClusters = (version: string, ports: number[]): ProxyConfig => ({
+    ...cfg(version),
+    clusters: ports.map((port, i) => ({
+      name: `c${i}`,
+      endpoints: [{ address: '127.0.0.1', port }],
+    })),
+  });
+  d.setConfigs(new Map([[id, withClusters('v1', [1, 2, 3])]]));
+  const s = await open(d, id);
+  // No feature header: every push is whole.
+  await s.next((m) => m.type === 'config' && m.version === 'v1', 'v1 whole');
+  d.setConfigs(new Map([[id, withClusters('v2', [1, 2, 4])]]));
+  await s.next((m) => m.type === 'config' && m.version === 'v2', 'v2 whole');
+  assert.equal(d.deltasSent, 0);
+  s.close();
+
+  const token = d.issueToken(id);
+  const delta = await rawStream(d.url, {
+    authorization: `Bearer ${token}`,
+    [DISCOVERY_FEATURES_HEADER]: 'other, delta',
+  });
+  cleanups.push(() => delta.close());
+  // A new stream starts whole; the next push is the difference from it.
+  await delta.next((m) => m.type === 'config' && m.version === 'v2', 'v2 whole on connect');
+  d.setConfigs(new Map([[id, withClusters('v3', [1, 2, 5])]]));
+  const m = await delta.next((m) => m.type === 'config-delta', 'the v3 delta');
+  assert.deepEqual(m, {
+    type: 'config-delta',
+    version: 'v3',
+    base: 'v2',
+    delta: {
+      head: { apiVersion: 'sluice.dev/v1alpha1', kind: 'ProxyConfig', version: 'v3' },
+      clusters: {
+        upsert: [{ name: 'c2', endpoints: [{ address: '127.0.0.1', port: 5 }] }],
+        remove: [],
+      },
+      listeners: { upsert: [], remove: [] },
+    },
+  });
+  assert.equal(d.deltasSent, 1);
+  // The proxy cannot use it: the whole config follows.
+  const n = delta.messages.length;
+  delta.send(
+    JSON.stringify({ type: 'resync', version: 'v3', reason: 'holds another base' }) + '\n',
+  );
+  await delta.next((m) => m.type === 'config' && m.version === 'v3', 'v3 whole after resync');
+  assert.equal(delta.messages.length, n + 1);
+  // A resync is not a NACK: the proxy is STALE until it ACKs, never NACKED.
+  assert.equal(d.status()[0]?.state, 'STALE');
 });
