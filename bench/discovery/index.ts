@@ -4,23 +4,33 @@
  * memory of a discovery-fed proxy. Ends with one JSON line.
  *
  *   npm run bench -- discovery [--proxies 200] [--rounds 30] [--warmup 10] [--clusters 20]
+ *     [--v8-flags "--a --b"] [--trace-file FILE]
  *
  * Each round gives every proxy a new config at once and measures until every proxy has ACKed
  * it: `oneService`, one route's weights change in every config (a canary step, or a commit to
  * one widely used service: the headline figure), then `everyRoute`, every route of every
  * config changes. After a stream's first config, pushes go as a `config-delta` (what changed
  * against the config last sent); the proxy recompiles only that. Baseline, same run: one
- * proxy's push-to-ACK latency. Memory baseline: a proxy fed from a config file (no
+ * proxy's push-to-ACK latency.
+ *
+ * Where the slowest rounds come from: V8's optimizing compiler. The proxies are identical and
+ * get identical pushes, so each function of the apply path (compileVirtualHosts,
+ * compileRoute, activate, ...) reaches TurboFan's tier-up budget in the same round in every
+ * proxy, and 200 optimizing compiles share 2 cores (the round's `proxiesCpuMs` is 5-8 times
+ * a normal round's). The same rounds run with `--v8-flags "... --no-opt"` are as fast as the
+ * others (p99 ≈ p50 + 100 ms); that flag is not the default because it slows the request
+ * path. A tier-up happens once per function and proxy: with a long `--warmup` the
+ * every-route rounds have no slow round left. Memory baseline: a proxy fed from a config file (no
  * discovery client, HTTP/2 or X.509 code loaded).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { ProxyBootstrap, ProxyConfig } from '../../src/api/proxy-config.js';
 import { startDiscovery } from '../../src/mesh/discovery/index.js';
-import { proxyCommand } from '../../src/proxy/launch.js';
+import { PROXY_V8_FLAGS, proxyCommand } from '../../src/proxy/launch.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: number): number => {
@@ -34,6 +44,14 @@ const CLUSTERS = opt('clusters', 20);
 // 3-8 are still slow at the default); a fleet that has lived a while is past it.
 const WARMUP = opt('warmup', 10);
 
+// The proxies' V8 flags (default: the fleet's); "none" for V8's defaults.
+const flagsArg = args.includes('--v8-flags') ? (args[args.indexOf('--v8-flags') + 1] ?? '') : null;
+const V8_FLAGS =
+  flagsArg === null ? PROXY_V8_FLAGS : flagsArg === 'none' ? [] : flagsArg.split(/\s+/);
+// One proxy's stderr and stdout to this file (e.g. with --v8-flags "... --trace-gc").
+const traceArg = args.includes('--trace-file') ? args[args.indexOf('--trace-file') + 1] : undefined;
+
+const benchStart = performance.now();
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-discovery-'));
 const children: ChildProcess[] = [];
 const log = pino({ level: 'warn' });
@@ -139,7 +157,7 @@ function pct(xs: number[], p: number): number {
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 async function main(): Promise<void> {
-  const cmd = await proxyCommand({ logLevel: 'warn' });
+  const cmd = await proxyCommand({ logLevel: 'warn', v8Flags: V8_FLAGS });
   const discovery = await startDiscovery({ logger: log, stateDir: join(dir, 'state') });
   const ids = Array.from({ length: PROXIES }, (_, i) => `default/app${i}/0`);
   const configs = (version: string, step = 0, changes: 'one' | 'all' = 'one') =>
@@ -157,7 +175,10 @@ async function main(): Promise<void> {
     };
     const file = join(dir, `${name}.json`);
     writeFileSync(file, JSON.stringify(b));
-    const c = spawn(cmd.execPath, [...cmd.args, '--bootstrap', file], { stdio: 'ignore' });
+    const trace = traceArg !== undefined && name === 'app0' ? openSync(traceArg, 'w') : 'ignore';
+    const c = spawn(cmd.execPath, [...cmd.args, '--bootstrap', file], {
+      stdio: ['ignore', trace, trace],
+    });
     children.push(c);
     return c;
   };
@@ -202,7 +223,14 @@ async function main(): Promise<void> {
    */
   async function rounds(label: string, changes: 'one' | 'all') {
     const all: number[] = [];
-    const slowest: { round: number; ms: number; p95AckedMs: number }[] = [];
+    const slowest: {
+      round: number;
+      atS: number;
+      ms: number;
+      p95AckedMs: number;
+      proxiesCpuMs: number;
+      controllerCpuMs: number;
+    }[] = [];
     const setConfigsMs: number[] = [];
     let proxyCpu0 = 0;
     let controllerCpu0 = 0;
@@ -214,6 +242,8 @@ async function main(): Promise<void> {
         controllerCpu0 = (u.user + u.system) / 1000;
       }
       const next = configs(`${label}${r}`, (r + WARMUP) % 50, changes);
+      const roundCpu0 = procs.reduce((a, p) => a + cpuMs(p.pid as number), 0);
+      const roundCtl0 = process.cpuUsage();
       const t = performance.now();
       discovery.setConfigs(next);
       if (r > 0) setConfigsMs.push(performance.now() - t);
@@ -228,12 +258,19 @@ async function main(): Promise<void> {
       const statuses = await discovery.waitForAcks(undefined, { timeoutMs: 60_000 });
       clearInterval(sampler);
       const took = performance.now() - t;
+      const ctl = process.cpuUsage(roundCtl0);
       if (r > 0) {
         all.push(took);
         slowest.push({
           round: r,
+          atS: r1((t - benchStart) / 1000),
           ms: r1(took),
           p95AckedMs: r1(Number.isNaN(p95At) ? took : p95At),
+          // Busy (proxies' CPU near 2 cores × ms) or waiting (far below)?
+          proxiesCpuMs: Math.round(
+            procs.reduce((a, p) => a + cpuMs(p.pid as number), 0) - roundCpu0,
+          ),
+          controllerCpuMs: Math.round((ctl.user + ctl.system) / 1000),
         });
       }
       const bad = statuses.filter((s) => s.state !== 'SYNCED');
