@@ -302,6 +302,8 @@ const S_UPGRADED = 4;
 const S_H2C = 5;
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Largest response head plus first body bytes copied into one buffer while corked. */
+const COALESCE_MAX = 16 * 1024;
 
 /**
  * The downstream side an exchange answers through: an HTTP/1.1 connection (ServerConnection)
@@ -656,28 +658,75 @@ export class ServerConnection implements TimerTarget, Downstream {
   // ---- called by the exchange ----
 
   private corked = false;
+  /** While corked: the head and the first body bytes, held to leave as one buffer. */
+  private heldHead: string | null = null;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** The socket itself is corked (what was held outgrew COALESCE_MAX). */
+  private socketCorked = false;
 
-  /** Holds writes until `uncork` so a response head and its first bytes share one syscall. */
+  /**
+   * Holds writes until `uncork` so a response head and its first bytes share one syscall.
+   * Up to COALESCE_MAX bytes are copied into one buffer and written once: cheaper than the
+   * stream's cork, whose writev of a string and buffers costs more than the copy.
+   */
   cork(): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-    }
+    this.corked = true;
   }
 
   uncork(): void {
-    if (this.corked) {
-      this.corked = false;
+    if (!this.corked) return;
+    this.corked = false;
+    this.flushHeld();
+    if (this.socketCorked) {
+      this.socketCorked = false;
       this.socket.uncork();
     }
   }
 
   writeHead(s: string): void {
+    if (this.corked && this.heldHead === null && this.heldBytes === 0 && !this.socketCorked) {
+      this.heldHead = s;
+      this.heldBytes = s.length;
+      return;
+    }
+    this.flushHeld();
     this.socket.write(s, 'latin1');
   }
 
   writeBody(b: Buffer): boolean {
+    if (this.corked && !this.socketCorked) {
+      if (this.heldBytes + b.length <= COALESCE_MAX) {
+        this.held.push(b);
+        this.heldBytes += b.length;
+        return true;
+      }
+      // Too much to copy: the stream's cork keeps it to one writev.
+      this.socketCorked = true;
+      this.socket.cork();
+    }
+    this.flushHeld();
     return this.socket.write(b);
+  }
+
+  /** Writes what cork held, as one buffer. */
+  private flushHeld(): void {
+    if (this.heldBytes === 0 && this.heldHead === null) return;
+    const head = this.heldHead;
+    const held = this.held;
+    if (held.length === 0) {
+      this.socket.write(head as string, 'latin1');
+    } else if (head === null && held.length === 1) {
+      this.socket.write(held[0] as Buffer);
+    } else {
+      const out = Buffer.allocUnsafe(this.heldBytes);
+      let at = head === null ? 0 : out.write(head, 0, 'latin1');
+      for (let i = 0; i < held.length; i++) at += (held[i] as Buffer).copy(out, at);
+      this.socket.write(out);
+    }
+    this.heldHead = null;
+    this.held = [];
+    this.heldBytes = 0;
   }
 
   pauseReading(): void {
@@ -716,6 +765,7 @@ export class ServerConnection implements TimerTarget, Downstream {
 
   /** Switches the connection to a tunnel with the upstream socket (WebSocket). */
   upgrade(head: string, upstream: net.Socket, rest: Buffer): void {
+    this.uncork();
     this.state = S_UPGRADED;
     this.ex = null;
     const socket = this.socket;
