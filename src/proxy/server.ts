@@ -204,10 +204,13 @@ export class ListenerRuntime {
     }
     const host = ex.host;
     if (host !== null && cluster !== null) {
-      const scoped = host as Host & { scope?: StatsScope };
-      if (scoped.scope === undefined) {
+      const scoped = host as Host & { scope?: StatsScope; scopePrincipal?: string | null };
+      // Rebuilt once when the endpoint first proves its identity over mTLS.
+      if (scoped.scope === undefined || scoped.scopePrincipal !== host.principal) {
         const e = host.endpoint;
-        scoped.scope = rt.stats.scope(`out|${cluster.name}|${host.key}`, () => {
+        const principal = host.principal;
+        scoped.scopePrincipal = principal;
+        scoped.scope = rt.stats.scope(`out|${cluster.name}|${host.key}|${principal ?? ''}`, () => {
           const l = labelsFor(
             'source',
             id,
@@ -222,6 +225,7 @@ export class ListenerRuntime {
           l.destination_app = e.labels?.app ?? cluster.serviceName;
           l.destination_canonical_service = l.destination_app;
           l.destination_canonical_revision = l.destination_version;
+          if (principal !== null) l.destination_principal = principal;
           return l;
         });
       }

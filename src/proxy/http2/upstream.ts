@@ -21,6 +21,7 @@ import { ChunkedParser, type ChunkSink } from '../http1/chunked.js';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, type ResponseHead } from '../http1/head.js';
 import type { UpstreamStream, UpstreamUser } from '../upstream/connection.js';
 import type { Host } from '../upstream/host.js';
+import { verifiedSpiffeId } from '../security/upstream-tls.js';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 
@@ -74,13 +75,15 @@ export class H2Pool {
       ? `http://[${host.address}]:${host.port}`
       : `http://${host.address}:${host.port}`;
     const tls = host.settings.tls;
+    let socket: net.Socket | null = null;
     const s = h2.connect(authority, {
       // The cluster's TLS (ISTIO_MUTUAL between sidecars, or SIMPLE) when it has one; the
       // session starts once the handshake verified the server ('secureConnect').
       createConnection: () =>
-        tls == null
-          ? net.connect({ host: host.address, port: host.port, noDelay: true })
-          : tls.connect(host.address, host.port),
+        (socket =
+          tls == null
+            ? net.connect({ host: host.address, port: host.port, noDelay: true })
+            : tls.connect(host.address, host.port)),
       settings: { enablePush: false },
     });
     this.session = s;
@@ -90,6 +93,7 @@ export class H2Pool {
     this.timer.unref();
     s.once('connect', () => {
       this.clearTimer();
+      host.principal = verifiedSpiffeId(socket) ?? host.principal;
       if (this.session !== s) return;
       this.connected = true;
       const ws = this.waiting.splice(0);

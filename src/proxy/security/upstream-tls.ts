@@ -12,6 +12,14 @@ import { ConfigCompileError } from '../errors.js';
 import { spiffeOf, uriSans, type IdentityStore } from './identity.js';
 
 /** How a cluster's hosts open connections; `key` distinguishes pools across versions. */
+/** The SPIFFE id each ISTIO_MUTUAL connection's server proved (set when verified). */
+const verified = new WeakMap<tls.TLSSocket, string>();
+
+/** The SPIFFE id the server of `socket` proved in its handshake; undefined for other TLS. */
+export function verifiedSpiffeId(socket: unknown): string | undefined {
+  return verified.get(socket as tls.TLSSocket);
+}
+
 export interface UpstreamTls {
   readonly key: string;
   /** Starts a TLS connection; 'secureConnect' means verified and ready. */
@@ -48,6 +56,7 @@ class IstioMutual implements UpstreamTls {
         if (sans !== null ? !sans.has(id.spiffeId) : id.trustDomain !== trustDomain) {
           return new Error(`upstream SPIFFE id ${id.spiffeId} is not an expected identity`);
         }
+        verified.set(socket, id.spiffeId);
         return undefined;
       },
     });

@@ -21,6 +21,7 @@ import {
   type RequestError,
 } from '../errors.js';
 import type { Host } from './host.js';
+import { verifiedSpiffeId } from '../security/upstream-tls.js';
 
 /**
  * One request's way to an upstream: an HTTP/1.1 connection (ClientConnection) or an HTTP/2
@@ -112,6 +113,7 @@ export class ClientConnection implements UpstreamStream {
 
   private onConnect(): void {
     this.socket.setTimeout(0);
+    this.host.principal = verifiedSpiffeId(this.socket) ?? this.host.principal;
     this.state = ST_IDLE;
     const user = this.user;
     if (user === null) {

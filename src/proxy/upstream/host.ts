@@ -81,6 +81,8 @@ export class Host {
   private lastTick = 0;
   /** No longer in any cluster of the running config: close connections as they free up. */
   retired = false;
+  /** The SPIFFE id this endpoint proved over mTLS (telemetry's destination_principal). */
+  principal: string | null = null;
   /** The HTTP/2 session of an HTTP2/GRPC cluster's host (made on first request). */
   private h2: H2Pool | null = null;
 

@@ -60,6 +60,14 @@ test('STRICT: mTLS client served with its principal; plaintext refused; metrics 
     assert.match(line, /source_workload="client-v1"/);
     assert.match(line, /destination_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/server"/);
     assert.match(line, / 3$/);
+    // The client side names the identity the server proved in the handshake.
+    const out = (await metrics(client.admin))
+      .split('\n')
+      .find((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="source"'));
+    assert.ok(out);
+    assert.match(out, /destination_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/server"/);
+    assert.match(out, /source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/client"/);
+    assert.match(out, / 3$/);
     assert.match(m, /sluice_proxy_plaintext_refused_total 1/);
     assert.match(m, /sluice_proxy_mtls_connections_total [1-9]/);
   }));
