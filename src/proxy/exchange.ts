@@ -98,6 +98,8 @@ export function retryAfterMs(h: { names: string[]; values: string[] }, nowMs: nu
   return -1;
 }
 
+const XFCC = 'x-forwarded-client-cert';
+
 /** Request headers never forwarded (hop-by-hop, or answered by the proxy itself). */
 function skipRequestHeader(n: string): boolean {
   switch (n.length) {
@@ -430,13 +432,25 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     const hop = h.hopByHop;
     // The gateway is the edge: x-forwarded-proto is its own (as Envoy's), never the client's.
     const edge = this.listener.name === 'gateway';
+    // Server side: x-forwarded-client-cert is appended to for an mTLS peer (Envoy's
+    // APPEND_FORWARD, Istio's sidecar default) and removed otherwise, so that no plaintext
+    // client can claim an identity to the app.
+    const server = edge || this.listener.name === 'inbound';
+    let xfcc: string | null = null;
     for (let i = 0; i < names.length; i++) {
       const n = names[i] as string;
       if (skipRequestHeader(n) || (hop !== null && hop.includes(n))) continue;
       if (edge && n === 'x-forwarded-proto') continue;
+      if (server && n === XFCC) {
+        xfcc = xfcc === null ? (values[i] as string) : `${xfcc},${values[i] as string}`;
+        continue;
+      }
       s += `${n}: ${values[i]}\r\n`;
     }
     if (edge) s += `x-forwarded-proto: ${this.scheme}\r\n`;
+    const element = server ? this.conn.peer?.xfcc : undefined;
+    if (element !== undefined)
+      s += `${XFCC}: ${xfcc === null || edge ? element : `${xfcc},${element}`}\r\n`;
     if (h.upgrade) s += `connection: upgrade\r\nupgrade: ${this.header('upgrade')}\r\n`;
     return s + this.listener.peerHeaderLine + '\r\n';
   }

@@ -33,6 +33,11 @@ export interface PeerIdentity {
   /** '' when the id is not of the `/ns/<ns>/sa/<sa>` form. */
   readonly namespace: string;
   readonly serviceAccount: string;
+  /**
+   * This connection's element of `x-forwarded-client-cert` (set for mTLS peers): who this
+   * proxy is, the hash, subject and URI of the peer's certificate, as Envoy writes it.
+   */
+  readonly xfcc?: string;
 }
 
 const SPIFFE = /^spiffe:\/\/([^/]+)(\/.*)?$/;

@@ -12,6 +12,7 @@
  * an authorization decision, so a plaintext client cannot claim an identity.
  */
 import type net from 'node:net';
+import { createHash } from 'node:crypto';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { InboundTls, PeerTlsMode } from '../../api/proxy-config.js';
@@ -179,7 +180,7 @@ export class PeerAuthenticator {
       return;
     }
     this.counters.mtlsConnections++;
-    this.adopt(s, peer);
+    this.adopt(s, { ...peer, xfcc: xfccElement(this.identity.current?.id.spiffeId, peer, cert) });
   }
 
   /** Destroys every raw connection accepted here (shutdown). */
@@ -187,4 +188,22 @@ export class PeerAuthenticator {
     for (const s of this.pending) s.destroy();
     this.pending.clear();
   }
+}
+
+/**
+ * One element of `x-forwarded-client-cert` as Envoy's sidecar writes it (Istio's defaults:
+ * By, Hash, Subject, URI): `By=<this proxy>;Hash=<sha256 of the peer certificate, hex>;
+ * Subject="<its subject>";URI=<its SPIFFE id>`.
+ */
+export function xfccElement(
+  self: string | undefined,
+  peer: PeerIdentity,
+  cert: tls.PeerCertificate,
+): string {
+  const hash = cert.raw ? createHash('sha256').update(cert.raw).digest('hex') : '';
+  const subject = Object.entries(cert.subject ?? {})
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`)
+    .join(',');
+  const by = self === undefined ? '' : `By=${self};`;
+  return `${by}Hash=${hash};Subject=${JSON.stringify(subject)};URI=${peer.spiffeId}`;
 }

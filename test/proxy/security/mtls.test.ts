@@ -50,6 +50,11 @@ test('STRICT: mTLS client served with its principal; plaintext refused; metrics 
     // the app never sees the peer header
     assert.equal(app.seen.length, 3);
     assert.equal(app.seen[0]?.headers['x-sluice-peer'], undefined);
+    // it sees who called in x-forwarded-client-cert, as Envoy writes it for Istio sidecars
+    assert.match(
+      String(app.seen[0]?.headers['x-forwarded-client-cert']),
+      /^By=spiffe:\/\/cluster\.local\/ns\/default\/sa\/server;Hash=[0-9a-f]{64};Subject="[^"]*";URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/client$/,
+    );
     const m = await metrics(server.admin);
     const line = m
       .split('\n')
@@ -84,9 +89,23 @@ test('PERMISSIVE takes plaintext and mTLS on one port; DISABLE refuses TLS', () 
     );
     defer(() => server.proxy.stop());
     const sleep = await issue(ca, 'default', 'sleep');
-    assert.equal((await request(server.inbound)).status, 200);
-    const r = await mtlsRequest(server.inbound, sleep);
+    // A plaintext client cannot claim an identity: its x-forwarded-client-cert is removed.
+    const spoof =
+      'By=spiffe://cluster.local/ns/default/sa/server;URI=spiffe://cluster.local/ns/default/sa/admin';
+    assert.equal(
+      (await request(server.inbound, { headers: { 'x-forwarded-client-cert': spoof } })).status,
+      200,
+    );
+    assert.equal(app.seen.at(-1)?.headers['x-forwarded-client-cert'], undefined);
+    // Over mTLS what came in is kept and this hop's element appended (APPEND_FORWARD).
+    const r = await mtlsRequest(server.inbound, sleep, {
+      headers: { 'x-forwarded-client-cert': 'By=spiffe://a;URI=spiffe://b' },
+    });
     assert.equal(r.status, 200);
+    assert.match(
+      String(app.seen.at(-1)?.headers['x-forwarded-client-cert']),
+      /^By=spiffe:\/\/a;URI=spiffe:\/\/b,By=spiffe:\/\/cluster\.local\/ns\/default\/sa\/server;Hash=[0-9a-f]{64};Subject="[^"]*";URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep$/,
+    );
     assert.equal(r.peerSerial.toLowerCase(), serverId.serial.toLowerCase());
     const m = await metrics(server.admin);
     assert.match(m, /connection_security_policy="none"[^\n]* 1\n/);
