@@ -54,6 +54,8 @@ interface Conn {
   delta: boolean;
   /** The config last written on this stream: the base of the next delta. */
   sent: ProxyConfig | null;
+  /** The latest version a resync was answered for (each version is sent whole once). */
+  resynced: string | null;
 }
 
 interface ProxyRecord {
@@ -400,6 +402,7 @@ export class DiscoveryServer {
       signing: false,
       delta: features.includes('delta'),
       sent: null,
+      resynced: null,
     };
     rec.conn = conn;
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
@@ -483,8 +486,20 @@ export class DiscoveryServer {
         void this.onCsr(rec, conn, m.requestId, m.csr, log);
         break;
       case 'resync':
-        // The proxy could not rebuild a delta: the next push is the whole config.
+        // The proxy could not rebuild the delta last sent: it gets the whole latest config,
+        // once per version. A resync of an older push is answered by the proxy's resync of the
+        // newer one (which it cannot rebuild either), so a proxy repeating resync cannot make
+        // the server serialize its config again and again.
+        if (
+          rec.latest === null ||
+          conn.sent?.version !== m.version ||
+          conn.resynced === rec.latest.version
+        ) {
+          log.debug({ version: m.version }, 'resync ignored: the whole config was sent');
+          break;
+        }
         log.warn({ version: m.version, reason: m.reason }, 'proxy asked for a resync');
+        conn.resynced = rec.latest.version;
         conn.sent = null;
         this.pushConfig(rec, conn);
         break;

@@ -484,4 +484,15 @@ test('config-delta: only to streams that announce it, against the config last se
   assert.equal(delta.messages.length, n + 1);
   // A resync is not a NACK: the proxy is STALE until it ACKs, never NACKED.
   assert.equal(d.status()[0]?.state, 'STALE');
+  // Asking again for the same version sends nothing more (a hostile proxy cannot make the
+  // server serialize its config over and over); the next version is a delta again.
+  for (let i = 0; i < 50; i++)
+    delta.send(JSON.stringify({ type: 'resync', version: 'v3', reason: 'again' }) + '\n');
+  d.setConfigs(new Map([[id, withClusters('v4', [1, 2, 6])]]));
+  await delta.next((m) => m.type === 'config-delta' && m.version === 'v4', 'the v4 delta');
+  assert.equal(
+    delta.messages.length,
+    n + 2,
+    JSON.stringify(delta.messages.map((m) => [m.type, m.version])),
+  );
 });
