@@ -78,7 +78,12 @@ export class Proxy {
     this.security = new SecurityRuntime({ log: this.log });
     const sec = this.security;
     this.clusters = new ClusterManager((c) =>
-      upstreamTls(c.tls, sec.identity, `cluster ${JSON.stringify(c.name)}`),
+      upstreamTls(
+        c.tls,
+        sec.identity,
+        `cluster ${JSON.stringify(c.name)}`,
+        c.protocol === 'HTTP2' || c.protocol === 'GRPC',
+      ),
     );
     const labels = b.identity.labels ?? {};
     const identity: Identity = {

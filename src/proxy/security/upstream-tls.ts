@@ -68,9 +68,15 @@ class IstioMutual implements UpstreamTls {
 class Simple implements UpstreamTls {
   readonly key: string;
   private readonly sans: ReadonlySet<string> | null;
-  constructor(private readonly t: ClusterTls) {
+  /** ALPN offered: `h2` for an HTTP2/GRPC cluster (an HTTPS server picks HTTP/2 by it). */
+  private readonly alpn: string[];
+  constructor(
+    private readonly t: ClusterTls,
+    http2: boolean,
+  ) {
     this.sans = t.subjectAltNames?.length ? new Set(t.subjectAltNames) : null;
-    this.key = `tls:${t.sni ?? ''}:${(t.subjectAltNames ?? []).join(',')}:${t.caCertificates?.length ?? 0}`;
+    this.alpn = http2 ? ['h2'] : ['http/1.1'];
+    this.key = `tls:${t.sni ?? ''}:${(t.subjectAltNames ?? []).join(',')}:${t.caCertificates?.length ?? 0}:${this.alpn[0]}`;
   }
 
   connect(address: string, port: number): tls.TLSSocket {
@@ -81,7 +87,7 @@ class Simple implements UpstreamTls {
       port,
       servername: sni,
       ...(this.t.caCertificates !== undefined ? { ca: this.t.caCertificates } : {}),
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: this.alpn,
       rejectUnauthorized: true,
       checkServerIdentity: (host, cert) => {
         if (sans === null) return tls.checkServerIdentity(sni ?? host, cert);
@@ -100,6 +106,8 @@ export function upstreamTls(
   t: ClusterTls | undefined,
   identity: IdentityStore,
   where: string,
+  /** The cluster speaks HTTP/2 (protocol HTTP2 or GRPC): SIMPLE TLS offers ALPN `h2`. */
+  http2 = false,
 ): UpstreamTls | null {
   if (t === undefined || t.mode === 'DISABLE') return null;
   if (t.mode === 'ISTIO_MUTUAL') return new IstioMutual(identity, t);
@@ -110,5 +118,5 @@ export function upstreamTls(
       throw new ConfigCompileError(`${where}.tls.caCertificates: ${(e as Error).message}`);
     }
   }
-  return new Simple(t);
+  return new Simple(t, http2);
 }
