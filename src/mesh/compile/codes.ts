@@ -14,6 +14,8 @@ export const MESH_COMPILE_CODES = {
     'A registry entry lacks an id, namespace, address or port; no config is compiled for it.',
   SLUICE_MESH_COMPILE_FAILED:
     'Compiling one proxy failed unexpectedly; it keeps its previous config and the others compile.',
+  SLUICE_MESH_GATEWAY_SERVER_UNSUPPORTED:
+    'A Gateway server sluice does not serve (TCP or TLS protocol, a TLS mode other than SIMPLE, or HTTPS without a certificate); the others are served.',
   SLUICE_MESH_ZERO_WEIGHT:
     'Every destination of a route has weight 0; the route answers 503 instead of forwarding.',
 } as const;

@@ -93,10 +93,19 @@ export interface DestinationRuleInfo {
 }
 
 export interface GatewayServerInfo {
+  name?: string;
   port: number;
   protocol: string;
   /** `namespace/host` pairs: namespace `*` for any, else the namespace whose VS may bind. */
   hosts: { namespace: string; host: string }[];
+  /** The server's `tls` as written (mode upper-cased; SIMPLE when an HTTPS server omits it). */
+  tls?: {
+    mode: string;
+    httpsRedirect?: boolean;
+    credentialName?: string;
+    serverCertificate?: string;
+    privateKey?: string;
+  };
 }
 
 export interface GatewayInfo {
@@ -371,9 +380,26 @@ export class MeshIndex {
         const servers: GatewayServerInfo[] = [];
         for (const sv of (spec.servers as Obj[] | undefined) ?? []) {
           const port = asObj(sv.port) ?? {};
+          const protocol = String(port.protocol ?? 'HTTP').toUpperCase();
+          const t = asObj(sv.tls);
+          const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+          const tls: GatewayServerInfo['tls'] =
+            t === undefined
+              ? undefined
+              : {
+                  mode: String(t.mode ?? 'SIMPLE').toUpperCase(),
+                  ...(t.httpsRedirect === true ? { httpsRedirect: true } : {}),
+                  ...(str(t.credentialName) ? { credentialName: str(t.credentialName) } : {}),
+                  ...(str(t.serverCertificate)
+                    ? { serverCertificate: str(t.serverCertificate) }
+                    : {}),
+                  ...(str(t.privateKey) ? { privateKey: str(t.privateKey) } : {}),
+                };
           servers.push({
+            ...(typeof sv.name === 'string' ? { name: sv.name } : {}),
+            ...(tls ? { tls } : {}),
             port: Number(port.number),
-            protocol: String(port.protocol ?? 'HTTP').toUpperCase(),
+            protocol,
             hosts: (strList(sv.hosts) ?? []).map((h) => {
               const i = h.indexOf('/');
               if (i < 0) return { namespace: '*', host: h.toLowerCase() };

@@ -3,11 +3,23 @@
  * by every sidecar there), the sidecar inbound listener (per proxy), and the gateway listener
  * (per gateway proxy, from the Gateways that select it).
  */
-import type { Cluster, Listener, Route, VirtualHost } from '../../api/proxy-config.js';
+import type {
+  Cluster,
+  GatewayServer,
+  Listener,
+  Route,
+  VirtualHost,
+} from '../../api/proxy-config.js';
 import type { Destination } from '../../api/networking/common.js';
 import type { MeshCompileProblem } from './codes.js';
 import { hostIntersection, hostMatches, labelsMatch, resolveHost, visibleIn } from './hosts.js';
-import type { GatewayInfo, MeshIndex, ServiceInfo, VirtualServiceInfo } from './model.js';
+import type {
+  GatewayInfo,
+  GatewayServerInfo,
+  MeshIndex,
+  ServiceInfo,
+  VirtualServiceInfo,
+} from './model.js';
 import { buildClusters, clusterName } from './policy.js';
 import { compileRoutes, DEFAULT_RETRY_POLICY, type RouteContext } from './routes.js';
 import type { ProxyInstance } from '../registry.js';
@@ -31,6 +43,19 @@ export interface View {
   /** JSON of `listener` and of `clusters` without brackets, computed on first use. */
   listenerJson?: string;
   clustersJson?: string;
+}
+
+const HTTP_SERVER_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB']);
+
+/** An HTTPS server sluice terminates (tls SIMPLE with a certificate). */
+function servesHttps(s: GatewayServerInfo): boolean {
+  const t = s.tls;
+  return (
+    s.protocol === 'HTTPS' &&
+    (t?.mode ?? 'SIMPLE') === 'SIMPLE' &&
+    (t?.credentialName !== undefined ||
+      (t?.serverCertificate !== undefined && t.privateKey !== undefined))
+  );
 }
 
 export class ViewBuilder {
@@ -231,13 +256,81 @@ export class ViewBuilder {
   }
 
   /**
+   * How a Gateway server is served: `http` (HTTP, HTTP2, GRPC, GRPC-WEB), `https` (HTTPS
+   * with tls SIMPLE and a certificate: terminated here, then routed as HTTP), or null with a
+   * problem (other TLS modes, TCP and TLS servers: sluice is an L7 proxy without them).
+   */
+  private served(g: GatewayInfo, s: GatewayServerInfo): 'http' | 'https' | null {
+    if (HTTP_SERVER_PROTOCOLS.has(s.protocol)) return 'http';
+    const skip = (why: string) => {
+      this.problems.push({
+        code: 'SLUICE_MESH_GATEWAY_SERVER_UNSUPPORTED',
+        message: `Gateway ${g.ref} server ${s.name ?? s.port} (${s.protocol}): ${why}; it is not served`,
+        object: g.key,
+      });
+      return null;
+    };
+    if (s.protocol !== 'HTTPS') return skip(`protocol ${s.protocol} is not implemented`);
+    const mode = s.tls?.mode ?? 'SIMPLE';
+    if (mode !== 'SIMPLE') return skip(`tls mode ${mode} is not implemented (SIMPLE is)`);
+    const t = s.tls;
+    if (
+      t?.credentialName === undefined &&
+      (t?.serverCertificate === undefined || t.privateKey === undefined)
+    )
+      return skip('tls needs credentialName, or serverCertificate and privateKey');
+    return 'https';
+  }
+
+  /** The listener's `servers` (TLS by SNI, HTTPS redirects) when any server needs them. */
+  private gatewayServers(gws: GatewayInfo[]): GatewayServer[] | undefined {
+    const out: GatewayServer[] = [];
+    const seen = new Set<string>();
+    let needed = false;
+    for (const g of gws) {
+      for (const s of g.servers) {
+        const how = this.served(g, s);
+        if (how === null) continue;
+        const server: GatewayServer = { hosts: s.hosts.map((h) => h.host) };
+        if (s.name !== undefined) server.name = s.name;
+        const t = s.tls;
+        if (how === 'https' && t !== undefined) {
+          server.tls =
+            t.credentialName !== undefined
+              ? { mode: 'SIMPLE', credentialName: t.credentialName }
+              : {
+                  mode: 'SIMPLE',
+                  serverCertificate: t.serverCertificate as string,
+                  privateKey: t.privateKey as string,
+                };
+          needed = true;
+        } else if (how === 'https') {
+          continue;
+        }
+        if (how === 'http' && t?.httpsRedirect === true) {
+          server.httpsRedirect = true;
+          needed = true;
+        }
+        const key = JSON.stringify(server);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push(server);
+      }
+    }
+    return needed ? out : undefined;
+  }
+
+  /**
    * The gateway listener of a gateway proxy: a virtual host per host the bound
    * VirtualServices share with the servers (their intersection), routes of every bound
-   * VirtualService for that host in order. Only plain HTTP servers are served.
+   * VirtualService for that host in order. HTTP servers and HTTPS servers with tls SIMPLE
+   * are served (TLS terminated by SNI with the server's certificate; `httpsRedirect`);
+   * other kinds are a problem each.
    */
   gateway(p: ProxyInstance): View {
     const client = p.namespace;
     const gws = this.gatewaysOf(p);
+    const servers = this.gatewayServers(gws);
     const refs = new Set(gws.map((g) => g.ref));
     const referenced = new Set<string>();
     const byDomain = new Map<
@@ -251,7 +344,7 @@ export class ViewBuilder {
       for (const g of gws) {
         if (!boundRefs.includes(g.ref)) continue;
         for (const server of g.servers) {
-          if (!['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB'].includes(server.protocol)) continue;
+          if (!HTTP_SERVER_PROTOCOLS.has(server.protocol) && !servesHttps(server)) continue;
           for (const sh of server.hosts) {
             if (sh.namespace !== '*' && sh.namespace !== vs.namespace) continue;
             for (const h of vs.hosts) {
@@ -289,6 +382,7 @@ export class ViewBuilder {
       vhosts.push({ name: d, domains, routes });
     }
     const listener: Listener = { name: 'gateway', virtualHosts: vhosts };
+    if (servers !== undefined) listener.servers = servers;
     const jwt = this.security.jwtRules(p);
     if (jwt !== undefined) listener.jwtRules = jwt;
     const authz = this.security.authorization(p);

@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { loadManifests } from '../../../src/manifests/index.js';
 import type { MeshState } from '../../../src/mesh/mesh-target.js';
 import type { EndpointRegistry, ProxyInstance } from '../../../src/mesh/registry.js';
-import type { Cluster, ProxyConfig, Route, VirtualHost } from '../../../src/api/proxy-config.js';
+import type {
+  Cluster,
+  Listener,
+  ProxyConfig,
+  Route,
+  VirtualHost,
+} from '../../../src/api/proxy-config.js';
 
 export const ISTIO_FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures', 'istio');
 
@@ -130,6 +136,13 @@ export function gatewayProxy(
 
 export function registryOf(...proxies: ProxyInstance[]): EndpointRegistry {
   return { proxies: [...proxies].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
+}
+
+/** The listener `name` of a config; throws when there is none. */
+export function listenerOf(config: ProxyConfig, name: string): Listener {
+  const l = config.listeners.find((x) => x.name === name);
+  if (l === undefined) throw new Error(`no listener ${name}`);
+  return l;
 }
 
 /** The virtual host of a listener serving `domain`, or undefined. */

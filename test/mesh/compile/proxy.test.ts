@@ -4,7 +4,10 @@
  * bookinfo traffic (gateway → productpage, productpage → reviews by header) with them.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ProxyBootstrap, ProxyConfig } from '../../../src/api/proxy-config.js';
 import { compileMesh } from '../../../src/mesh/compile/index.js';
@@ -27,14 +30,46 @@ import {
   tryStateOf,
 } from './helpers.js';
 
+/** A certificate pair every gateway server of the fixtures is given (see `accept`). */
+let certs = '';
+
+before(() => {
+  certs = mkdtempSync(join(tmpdir(), 'sluice-compile-certs-'));
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+      .concat(['-days', '1', '-subj', '/CN=gateway.test'])
+      .concat(['-keyout', join(certs, 'tls.key'), '-out', join(certs, 'tls.crt')]),
+    { stdio: 'ignore' },
+  );
+});
+after(() => rmSync(certs, { recursive: true, force: true }));
+
+/**
+ * Compiles `config` as a proxy would. The fixtures' gateway servers name certificate files of
+ * an Istio pod (`/etc/certs/...`) or Kubernetes secrets: here each is the test's own pair.
+ */
 function accept(config: ProxyConfig, labels: Record<string, string>): void {
   const value = validateConfig(JSON.parse(JSON.stringify(config)));
+  for (const l of value.listeners) {
+    for (const s of l.servers ?? []) {
+      if (s.tls?.serverCertificate !== undefined) s.tls.serverCertificate = join(certs, 'tls.crt');
+      if (s.tls?.privateKey !== undefined) s.tls.privateKey = join(certs, 'tls.key');
+      const name = s.tls?.credentialName;
+      if (name !== undefined && !existsSync(join(certs, name))) {
+        mkdirSync(join(certs, name));
+        copyFileSync(join(certs, 'tls.crt'), join(certs, name, 'tls.crt'));
+        copyFileSync(join(certs, 'tls.key'), join(certs, name, 'tls.key'));
+      }
+    }
+  }
   compileConfig(value, {
     identityLabels: labels,
     clusters: new ClusterManager(),
     serverFilters: [],
     dispatch: dispatchRoute,
     security: new SecurityRuntime({ log: silent }),
+    credentials: { baseDir: certs, credentialsDir: certs },
   });
 }
 

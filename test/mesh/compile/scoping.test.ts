@@ -6,6 +6,7 @@ import {
   clusterOf,
   fixture,
   gatewayProxy,
+  listenerOf,
   registryOf,
   routesOf,
   serviceYaml,
@@ -102,6 +103,79 @@ spec:
     assert.deepEqual(routesOf(pp, 'outbound', 'reviews'), [
       { route: [{ cluster: `outbound|9080|v1|${FQDN('reviews')}` }], retries: RETRY },
     ]);
+  });
+});
+
+describe('mesh compiler: Gateway servers with TLS', () => {
+  const b = bookinfo();
+  const gw = gatewayProxy('ingress', { istio: 'ingressgateway' });
+  // Istio's testdata-gateway-all.yaml, selecting this gateway: an HTTP server that redirects
+  // to HTTPS, and an HTTPS server with tls SIMPLE and certificate files.
+  const gatewayAll = fixture('testdata-gateway-all.yaml').replace(
+    'app: my-gateway-controller',
+    'istio: ingressgateway',
+  );
+  const vs = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: uk, namespace: testns}
+spec:
+  hosts: [uk.bookinfo.com]
+  gateways: [my-gateway]
+  http: [{route: [{destination: {host: productpage.default.svc.cluster.local}}]}]
+`;
+  it('HTTPS servers are served (TLS by SNI), HTTP servers keep httpsRedirect', () => {
+    const r = compileMesh(stateOf(b.services, gatewayAll, vs), registryOf(...b.proxies, gw));
+    const l = listenerOf(r.configs.get(gw.id)!, 'gateway');
+    assert.deepEqual(l.servers, [
+      { hosts: ['uk.bookinfo.com', 'eu.bookinfo.com', 'c.foo'], httpsRedirect: true },
+      {
+        hosts: ['uk.bookinfo.com', 'eu.bookinfo.com'],
+        tls: {
+          mode: 'SIMPLE',
+          serverCertificate: '/etc/certs/servercert.pem',
+          privateKey: '/etc/certs/privatekey.pem',
+        },
+      },
+    ]);
+    const vh = vhost(r.configs.get(gw.id)!, 'gateway', 'uk.bookinfo.com');
+    assert.deepEqual(vh?.domains, ['uk.bookinfo.com', 'uk.bookinfo.com:80', 'uk.bookinfo.com:443']);
+    assert.deepEqual(r.problems, []);
+  });
+
+  it('a credentialName is passed on; other TLS modes and TCP servers are problems, not served', () => {
+    const yaml = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: my-gateway, namespace: testns}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [uk.bookinfo.com]
+    tls: {mode: SIMPLE, credentialName: uk-cert}
+  - port: {number: 8443, name: https-mtls, protocol: HTTPS}
+    hosts: [eu.bookinfo.com]
+    tls: {mode: MUTUAL, credentialName: eu-cert}
+  - port: {number: 9000, name: tcp, protocol: TCP}
+    hosts: ["*"]
+`;
+    const r = compileMesh(stateOf(b.services, yaml, vs), registryOf(...b.proxies, gw));
+    const l = listenerOf(r.configs.get(gw.id)!, 'gateway');
+    assert.deepEqual(l.servers, [
+      { hosts: ['uk.bookinfo.com'], tls: { mode: 'SIMPLE', credentialName: 'uk-cert' } },
+    ]);
+    assert.deepEqual(
+      r.problems.map((p) => [p.code, p.message]),
+      [
+        [
+          'SLUICE_MESH_GATEWAY_SERVER_UNSUPPORTED',
+          'Gateway testns/my-gateway server 8443 (HTTPS): tls mode MUTUAL is not implemented (SIMPLE is); it is not served',
+        ],
+        [
+          'SLUICE_MESH_GATEWAY_SERVER_UNSUPPORTED',
+          'Gateway testns/my-gateway server 9000 (TCP): protocol TCP is not implemented; it is not served',
+        ],
+      ],
+    );
   });
 });
 

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Listener, ProxyConfig } from '../../../src/api/proxy-config.js';
 import { compileMesh } from '../../../src/mesh/compile/index.js';
 import { loadManifests } from '../../../src/manifests/index.js';
 import type { ProxyInstance } from '../../../src/mesh/registry.js';
@@ -9,6 +8,7 @@ import {
   clusterOf,
   fixture,
   gatewayProxy,
+  listenerOf,
   registryOf,
   serviceYaml,
   sidecar,
@@ -23,12 +23,6 @@ kind: PeerAuthentication
 metadata: {name: ${name}, namespace: ${ns}}
 spec:
 ${body}`;
-}
-
-function listenerOf(c: ProxyConfig, name: string): Listener {
-  const l = c.listeners.find((x) => x.name === name);
-  assert.ok(l, `no listener ${name}`);
-  return l;
 }
 
 describe('mesh compiler: PeerAuthentication → inbound tls', () => {
