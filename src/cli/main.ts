@@ -107,6 +107,10 @@ export function buildProgram(
     )
     .option('--prometheus <url|auto|off>', 'metrics provider for canary analysis', 'auto')
     .option(
+      '--gateway-credentials <dir>',
+      'TLS certificates of Gateway credentialNames: <dir>/<name>/tls.crt and tls.key (default: <state-dir>/credentials)',
+    )
+    .option(
       '--scrape-interval <duration>',
       'scrape interval of the started Prometheus or the builtin provider',
       '5s',

@@ -19,6 +19,7 @@ export interface UpOptions {
   gatewayListen: string;
   prometheus: string;
   scrapeInterval?: string;
+  gatewayCredentials?: string;
   webhookSecretFile?: string;
   tokenEnv?: string;
   tokenFile?: string;
@@ -136,6 +137,9 @@ export async function runUp(opts: UpOptions): Promise<number> {
       gatewayListen: opts.gatewayListen,
       prometheus: opts.prometheus,
       ...(scrapeIntervalMs ? { scrapeIntervalMs } : {}),
+      ...(opts.gatewayCredentials
+        ? { gatewayCredentialsDir: resolve(opts.gatewayCredentials) }
+        : {}),
     },
     ...(commitStatus ? { commitStatus } : {}),
     ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),

@@ -3,7 +3,7 @@
  * controller, the platform and mesh backends, and the HTTP API, started and stopped together.
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import {
   GitSource,
@@ -75,6 +75,11 @@ export interface RunnerOptions {
     scrapeIntervalMs?: number;
     /** Istio auto-mTLS between sidecars (default true). */
     autoMtls?: boolean;
+    /**
+     * The gateway's TLS credentials: `<dir>/<credentialName>/tls.crt` and `tls.key` (what a
+     * Kubernetes TLS secret holds). Default `<stateDir>/credentials`.
+     */
+    gatewayCredentialsDir?: string;
   };
 }
 
@@ -491,6 +496,7 @@ async function startFleet(opts: RunnerOptions, store: StateStore, log: Logger): 
     host: gw.host,
     port: gw.port,
     stateDir,
+    credentialsDir: resolve(fleetOpts.gatewayCredentialsDir ?? join(stateDir, 'credentials')),
     proxyCommand: proxyArgv,
     env: baseEnvironment(),
     logger: log,

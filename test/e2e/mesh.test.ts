@@ -3,7 +3,9 @@
 // discovery with the CA, and the mesh compiler. Requests go through the gateway, as a user's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import https from 'node:https';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
@@ -83,6 +85,9 @@ spec:
   servers:
     - port: {number: 80, name: http, protocol: HTTP}
       hosts: ["*"]
+    - port: {number: 443, name: https, protocol: HTTPS}
+      hosts: [shop.example.com]
+      tls: {mode: SIMPLE, credentialName: shop-cert}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -180,7 +185,21 @@ spec:
   };
 }
 
+/** `<dir>/shop-cert/tls.crt|key`: the gateway's credential for shop.example.com (openssl). */
+let credentials = '';
+
 before(async () => {
+  credentials = tmp.make('sluice-mesh-credentials-');
+  mkdirSync(join(credentials, 'shop-cert'));
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+      .concat(['-days', '1', '-subj', '/CN=shop.example.com'])
+      .concat(['-addext', 'subjectAltName=DNS:shop.example.com'])
+      .concat(['-keyout', join(credentials, 'shop-cert', 'tls.key')])
+      .concat(['-out', join(credentials, 'shop-cert', 'tls.crt')]),
+    { stdio: 'ignore' },
+  );
   const keys = await generateKeyPair('RS256');
   privateKey = keys.privateKey;
   const jwk = { ...(await exportJWK(keys.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
@@ -197,7 +216,7 @@ before(async () => {
     stateDir: join(tmp.make('sluice-mesh-state-'), 'state'),
     listen: '127.0.0.1:0',
     logger: pino({ level: 'silent' }),
-    fleet: { gatewayListen: '127.0.0.1:0', prometheus: 'off' },
+    fleet: { gatewayListen: '127.0.0.1:0', prometheus: 'off', gatewayCredentialsDir: credentials },
   });
   // Ready: every replica ready, every proxy SYNCED, and the chain answers through the gateway.
   await waitFor(
@@ -280,6 +299,37 @@ test('gateway → frontend → backend: header routing and weighted routing', as
     `a 70/30 split reaches both: ${JSON.stringify([...seen])}`,
   );
   assert.equal((seen.get('v1') ?? 0) + (seen.get('v2') ?? 0), 60);
+});
+
+test('an HTTPS Gateway server: TLS terminated at the gateway with its credentialName', async () => {
+  const gw = new URL(c.gatewayUrl as string);
+  const answer = await new Promise<{ status: number; body: string; cn: string }>((ok, fail) => {
+    const req = https.request(
+      {
+        host: gw.hostname,
+        port: Number(gw.port),
+        path: '/',
+        servername: 'shop.example.com',
+        headers: { host: 'shop.example.com' },
+        ca: readFileSync(join(credentials, 'shop-cert', 'tls.crt')),
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          const cert = (res.socket as import('node:tls').TLSSocket).getPeerCertificate();
+          ok({ status: res.statusCode ?? 0, body, cn: String(cert.subject?.CN) });
+        });
+      },
+    );
+    req.on('error', fail);
+    req.end();
+  });
+  assert.equal(answer.cn, 'shop.example.com');
+  assert.equal(answer.status, 200, answer.body);
+  assert.equal((JSON.parse(answer.body) as Answer).service, 'frontend');
 });
 
 test('STRICT mTLS: the mesh talks mutual TLS, a plaintext client at a sidecar is refused', async () => {

@@ -34,6 +34,11 @@ export interface LocalGatewayOptions {
   configFor: (instanceId: string) => ProxyBootstrap['config'];
   /** Called when the gateway's registry entry changes (started, restarted, stopped). */
   onChange: () => void;
+  /**
+   * Where Gateway `credentialName`s are found (`<dir>/<name>/tls.crt`, `tls.key`), as an
+   * absolute path; default `credentials` beside the gateway's bootstrap.
+   */
+  credentialsDir?: string;
   orphanGraceMs?: number;
   /** Restart backoff: first delay and cap (default 1 s, 30 s). */
   backoff?: { initialMs: number; maxMs: number };
@@ -96,6 +101,9 @@ export class LocalGateway {
         admin: { address: '127.0.0.1', port: this.ports?.admin ?? 0 },
       },
       config: this.opts.configFor(this.id),
+      ...(this.opts.credentialsDir !== undefined
+        ? { credentialsDir: this.opts.credentialsDir }
+        : {}),
     };
     const file = join(this.dir, 'bootstrap.json');
     writeFileSync(`${file}.tmp`, JSON.stringify(bootstrap, null, 2) + '\n', { mode: 0o600 });
