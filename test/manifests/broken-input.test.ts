@@ -200,7 +200,7 @@ const cases: Case[] = [
       line: 10,
       col: 15,
       path: 'spec.servers[0].tls.mode',
-      message: /one of "PASSTHROUGH"/,
+      message: /one of "SIMPLE", "PASSTHROUGH", "MUTUAL"/,
     },
   },
   {

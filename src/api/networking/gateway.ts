@@ -18,12 +18,13 @@ export const ServerTLSSettings = Struct({
   httpsRedirect: Opt(Type.Boolean()),
   mode: Opt(
     Type.Union([
-      Type.Literal('PASSTHROUGH'),
       Type.Literal('SIMPLE'),
-      Type.Literal('MUTUAL'),
-      Type.Literal('AUTO_PASSTHROUGH'),
-      Type.Literal('ISTIO_MUTUAL'),
-      Type.Literal('OPTIONAL_MUTUAL'),
+      ...['PASSTHROUGH', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL'].map((m) =>
+        unsupported(
+          Type.Literal(m),
+          `tls mode ${m} is not implemented by sluice (SIMPLE is): the server is not served`,
+        ),
+      ),
     ]),
   ),
   serverCertificate: Opt(Type.String()),
