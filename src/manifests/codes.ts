@@ -46,6 +46,8 @@ export const DIAGNOSTIC_CODES = {
   SLUICE_SELECTOR_NO_MATCH:
     'A selector matches no workload (warning: the object has no effect yet).',
   SLUICE_SELECTOR_MISMATCH: "A Deployment's selector does not match its own pod template labels.",
+  SLUICE_PORT_NOT_ROUTED:
+    "A Service port whose protocol (UDP, or a tcp-/tls-/https-... name or appProtocol) sluice's L7 proxies do not route.",
 } as const;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

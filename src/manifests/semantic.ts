@@ -4,6 +4,7 @@
  * queries. Reads schema-valid objects only; pure.
  */
 import { renderMetricQuery, placeholdersOf } from '../api/metric-query.js';
+import { HTTP_PROTOCOLS, portProtocol } from '../api/networking/port-protocol.js';
 import type { DiagnosticCode } from './codes.js';
 import type { Diagnostic, Severity } from './diagnostic.js';
 import { formatPath } from './diagnostic.js';
@@ -188,6 +189,7 @@ export function checkSemantics(
         break;
       case 'Service':
         checkSelector(o, ['spec', 'selector'], asObj(spec(o).selector), idx, r, o.namespace);
+        checkServicePorts(o, r);
         break;
       case 'PeerAuthentication':
       case 'AuthorizationPolicy':
@@ -357,6 +359,31 @@ function checkDeployment(o: ManifestObject, r: Reporter): void {
       `selector ${JSON.stringify(match)} does not match the pod template's labels ${JSON.stringify(labels)}`,
     );
   }
+}
+
+/**
+ * Service ports sluice's L7 proxies do not route (Istio's protocol selection: UDP/SCTP, or a
+ * `tcp-`, `tls-`, `https-`, `mysql-`... name or appProtocol): a warning each, since no
+ * sidecar carries that traffic.
+ */
+function checkServicePorts(o: ManifestObject, r: Reporter): void {
+  const ports = spec(o).ports;
+  if (!Array.isArray(ports)) return;
+  ports.forEach((p: unknown, i) => {
+    const port = asObj(p);
+    const transport = typeof port.protocol === 'string' ? port.protocol : 'TCP';
+    const name = typeof port.name === 'string' ? port.name : undefined;
+    const app = typeof port.appProtocol === 'string' ? port.appProtocol : undefined;
+    const protocol = transport === 'TCP' ? portProtocol(name, app) : transport;
+    if (HTTP_PROTOCOLS.has(protocol)) return;
+    r.add(
+      o,
+      ['spec', 'ports', i],
+      'SLUICE_PORT_NOT_ROUTED',
+      `port ${name ?? String(port.port)} is ${protocol}: sluice's proxies route HTTP, HTTP2 and gRPC only, so no sidecar carries its traffic`,
+      'warning',
+    );
+  });
 }
 
 function checkSelector(

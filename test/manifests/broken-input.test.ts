@@ -278,6 +278,18 @@ const cases: Case[] = [
     ),
     expect: { code: 'SLUICE_SELECTOR_MISMATCH', line: 10, col: 7 },
   },
+  {
+    name: 'a Service port of a protocol the proxies do not route is a warning',
+    yaml: 'apiVersion: v1\nkind: Service\nmetadata:\n  name: db\nspec:\n  ports:\n    - name: http\n      port: 80\n    - name: tcp-mysql\n      port: 3306\n',
+    expect: {
+      code: 'SLUICE_PORT_NOT_ROUTED',
+      line: 9,
+      col: 7,
+      severity: 'warning',
+      path: 'spec.ports[1]',
+      message: /tcp-mysql is TCP/,
+    },
+  },
   // --- references between objects ---------------------------------------------------------
   {
     name: 'subset no DestinationRule defines',

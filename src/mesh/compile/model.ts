@@ -11,6 +11,7 @@ import type {
   TrafficPolicy,
 } from '../../api/networking/destination-rule.js';
 import type { HTTPRoute } from '../../api/networking/virtual-service.js';
+import { HTTP_PROTOCOLS, portProtocol } from '../../api/networking/port-protocol.js';
 import type { MeshState } from '../mesh-target.js';
 import type { EndpointRegistry, ProxyInstance } from '../registry.js';
 import type { MeshCompileProblem } from './codes.js';
@@ -115,38 +116,6 @@ export interface GatewayInfo {
   namespace: string;
   selector: Record<string, string>;
   servers: GatewayServerInfo[];
-}
-
-const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB']);
-
-/**
- * Istio's protocol selection for a Kubernetes Service port: `appProtocol`, else the port
- * name's prefix (`http-web` → HTTP); unnamed ports are sniffed by Istio, HTTP here.
- */
-export function portProtocol(name: string | undefined, appProtocol: string | undefined): string {
-  const ap = appProtocol?.toLowerCase();
-  if (ap !== undefined) {
-    if (ap === 'kubernetes.io/h2c') return 'HTTP2';
-    if (ap === 'kubernetes.io/ws' || ap === 'kubernetes.io/wss') return 'HTTP';
-    return ap.toUpperCase();
-  }
-  if (name === undefined || name === '') return 'HTTP';
-  const prefix = name.split('-')[0]?.toUpperCase() ?? '';
-  const known = [
-    'HTTP',
-    'HTTP2',
-    'HTTPS',
-    'GRPC',
-    'GRPC-WEB',
-    'TCP',
-    'TLS',
-    'MONGO',
-    'MYSQL',
-    'REDIS',
-    'UDP',
-  ];
-  if (name.toUpperCase().startsWith('GRPC-WEB')) return 'GRPC-WEB';
-  return known.includes(prefix) ? prefix : 'HTTP';
 }
 
 type Obj = Record<string, unknown>;
