@@ -269,6 +269,18 @@ function checkVirtualService(o: ManifestObject, idx: Index, r: Reporter): void {
         r,
       ),
     );
+    // A route mirrors to one destination: `mirror`, else the first of `mirrors`.
+    const mirrors = asArr(h.mirrors);
+    mirrors.forEach((_, j) => {
+      if (j === 0 && !mirror.host) return;
+      r.add(
+        o,
+        ['spec', 'http', i, 'mirrors', j],
+        'SLUICE_FIELD_UNSUPPORTED',
+        `sluice mirrors a route to one destination (${mirror.host ? '`mirror`' : 'the first of `mirrors`'}); this one is not mirrored to`,
+        'warning',
+      );
+    });
   });
 }
 

@@ -279,6 +279,23 @@ const cases: Case[] = [
     expect: { code: 'SLUICE_SELECTOR_MISMATCH', line: 10, col: 7 },
   },
   {
+    name: 'a second mirror destination is a warning (one is mirrored to)',
+    yaml:
+      BASE +
+      '---\n' +
+      vs(
+        '  hosts: [reviews]\n  http:\n    - route:\n        - destination: {host: reviews}\n      mirrors:\n        - destination: {host: reviews}\n        - destination: {host: ratings}\n',
+      ),
+    expect: {
+      code: 'SLUICE_FIELD_UNSUPPORTED',
+      line: 79,
+      col: 11,
+      severity: 'warning',
+      path: 'spec.http[0].mirrors[1]',
+      message: /first of `mirrors`/,
+    },
+  },
+  {
     name: 'a Service port of a protocol the proxies do not route is a warning',
     yaml: 'apiVersion: v1\nkind: Service\nmetadata:\n  name: db\nspec:\n  ports:\n    - name: http\n      port: 80\n    - name: tcp-mysql\n      port: 3306\n',
     expect: {
