@@ -164,15 +164,26 @@ export const OutlierDetection = Struct({
 });
 export type OutlierDetection = Static<typeof OutlierDetection>;
 
+const NO_CLIENT_CERT =
+  'client certificates for TLS origination are not implemented: connections use TLS without one, as SIMPLE';
+const ROOTS = "sluice verifies servers with Node's bundled root certificates";
+
 export const ClientTLSSettings = Struct({
-  mode: Opt(Enum(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'])),
-  clientCertificate: Opt(Type.String()),
-  privateKey: Opt(Type.String()),
-  caCertificates: Opt(Type.String()),
-  credentialName: Opt(Type.String()),
+  mode: Opt(
+    Type.Union([
+      Type.Literal('DISABLE'),
+      Type.Literal('SIMPLE'),
+      unsupported(Type.Literal('MUTUAL'), NO_CLIENT_CERT),
+      Type.Literal('ISTIO_MUTUAL'),
+    ]),
+  ),
+  clientCertificate: Opt(unsupported(Type.String(), NO_CLIENT_CERT)),
+  privateKey: Opt(unsupported(Type.String(), NO_CLIENT_CERT)),
+  caCertificates: Opt(unsupported(Type.String(), ROOTS)),
+  credentialName: Opt(unsupported(Type.String(), NO_CLIENT_CERT)),
   subjectAltNames: Opt(Type.Array(Type.String())),
   sni: Opt(Type.String()),
-  insecureSkipVerify: Opt(Type.Boolean()),
+  insecureSkipVerify: Opt(unsupported(Type.Boolean(), 'servers are always verified')),
   caCrl: Opt(unsupported(Type.String(), 'certificate revocation lists are not checked')),
 });
 export type ClientTLSSettings = Static<typeof ClientTLSSettings>;

@@ -142,8 +142,9 @@ export class SecurityIndex {
   }
 
   /**
-   * A cluster's TLS: the DestinationRule's `tls` when set (ISTIO_MUTUAL or SIMPLE; DISABLE
-   * and unsupported modes mean plaintext), else auto-mTLS for sidecar endpoints unless their
+   * A cluster's TLS: the DestinationRule's `tls` when set (ISTIO_MUTUAL; SIMPLE, and MUTUAL
+   * as SIMPLE since client certificates are not implemented (the load warns), never as
+   * plaintext; DISABLE is plaintext), else auto-mTLS for sidecar endpoints unless their
    * policy on the target port is DISABLE (and none is STRICT).
    */
   clusterTls(
@@ -160,7 +161,7 @@ export class SecurityIndex {
         if (sans.length > 0) t.subjectAltNames = sans;
         return t;
       }
-      if (drTls.mode === 'SIMPLE') {
+      if (drTls.mode === 'SIMPLE' || drTls.mode === 'MUTUAL') {
         const t: ClusterTls = { mode: 'SIMPLE' };
         t.sni = drTls.sni ?? (svc.fqdn.includes('*') ? undefined : svc.fqdn) ?? '';
         if (t.sni === '') delete t.sni;

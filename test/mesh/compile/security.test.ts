@@ -165,6 +165,24 @@ spec:
     });
     assert.equal(clusterOf(c, 'outbound|80||www.googleapis.com')?.tls, undefined);
   });
+
+  it('a DestinationRule MUTUAL (no client certificates in sluice) is TLS as SIMPLE, never plaintext', () => {
+    const client = sidecar('client-v1');
+    const r = compileMesh(
+      stateOf(
+        b.services,
+        fixture('bookinfo-egress-rule-google-apis.yaml').replace('mode: SIMPLE', 'mode: MUTUAL'),
+      ),
+      registryOf(...b.proxies, client),
+    );
+    assert.deepEqual(
+      clusterOf(r.configs.get(client.id)!, 'outbound|443||www.googleapis.com')?.tls,
+      {
+        mode: 'SIMPLE',
+        sni: 'www.googleapis.com',
+      },
+    );
+  });
 });
 
 describe('mesh compiler: AuthorizationPolicy and RequestAuthentication', () => {
