@@ -20,6 +20,7 @@ import type {
   ServiceInfo,
   VirtualServiceInfo,
 } from './model.js';
+import { HTTP_PROTOCOLS } from '../../api/networking/port-protocol.js';
 import { buildClusters, clusterName } from './policy.js';
 import { compileRoutes, DEFAULT_RETRY_POLICY, type RouteContext } from './routes.js';
 import type { ProxyInstance } from '../registry.js';
@@ -43,19 +44,6 @@ export interface View {
   /** JSON of `listener` and of `clusters` without brackets, computed on first use. */
   listenerJson?: string;
   clustersJson?: string;
-}
-
-const HTTP_SERVER_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB']);
-
-/** An HTTPS server sluice terminates (tls SIMPLE with a certificate). */
-function servesHttps(s: GatewayServerInfo): boolean {
-  const t = s.tls;
-  return (
-    s.protocol === 'HTTPS' &&
-    (t?.mode ?? 'SIMPLE') === 'SIMPLE' &&
-    (t?.credentialName !== undefined ||
-      (t?.serverCertificate !== undefined && t.privateKey !== undefined))
-  );
 }
 
 export class ViewBuilder {
@@ -261,7 +249,7 @@ export class ViewBuilder {
    * problem (other TLS modes, TCP and TLS servers: sluice is an L7 proxy without them).
    */
   private served(g: GatewayInfo, s: GatewayServerInfo): 'http' | 'https' | null {
-    if (HTTP_SERVER_PROTOCOLS.has(s.protocol)) return 'http';
+    if (HTTP_PROTOCOLS.has(s.protocol)) return 'http';
     const skip = (why: string) => {
       this.problems.push({
         code: 'SLUICE_MESH_GATEWAY_SERVER_UNSUPPORTED',
@@ -282,40 +270,48 @@ export class ViewBuilder {
     return 'https';
   }
 
-  /** The listener's `servers` (TLS by SNI, HTTPS redirects) when any server needs them. */
-  private gatewayServers(gws: GatewayInfo[]): GatewayServer[] | undefined {
-    const out: GatewayServer[] = [];
-    const seen = new Set<string>();
-    let needed = false;
+  /** The servers of `gws` that are served, and how (problems for the others, once). */
+  private servedServers(gws: GatewayInfo[]): Map<GatewayServerInfo, 'http' | 'https'> {
+    const out = new Map<GatewayServerInfo, 'http' | 'https'>();
     for (const g of gws) {
       for (const s of g.servers) {
         const how = this.served(g, s);
-        if (how === null) continue;
-        const server: GatewayServer = { hosts: s.hosts.map((h) => h.host) };
-        if (s.name !== undefined) server.name = s.name;
-        const t = s.tls;
-        if (how === 'https' && t !== undefined) {
-          server.tls =
-            t.credentialName !== undefined
-              ? { mode: 'SIMPLE', credentialName: t.credentialName }
-              : {
-                  mode: 'SIMPLE',
-                  serverCertificate: t.serverCertificate as string,
-                  privateKey: t.privateKey as string,
-                };
-          needed = true;
-        } else if (how === 'https') {
-          continue;
-        }
-        if (how === 'http' && t?.httpsRedirect === true) {
-          server.httpsRedirect = true;
-          needed = true;
-        }
-        const key = JSON.stringify(server);
-        if (seen.has(key)) continue;
-        seen.add(key);
-        out.push(server);
+        if (how !== null) out.set(s, how);
       }
+    }
+    return out;
+  }
+
+  /** The listener's `servers` (TLS by SNI, HTTPS redirects) when any server needs them. */
+  private gatewayServers(
+    served: ReadonlyMap<GatewayServerInfo, 'http' | 'https'>,
+  ): GatewayServer[] | undefined {
+    const out: GatewayServer[] = [];
+    const seen = new Set<string>();
+    let needed = false;
+    for (const [s, how] of served) {
+      const server: GatewayServer = { hosts: s.hosts.map((h) => h.host) };
+      if (s.name !== undefined) server.name = s.name;
+      const t = s.tls;
+      if (how === 'https') {
+        // served() checked that an HTTPS server has a credentialName or both files.
+        server.tls =
+          t?.credentialName !== undefined
+            ? { mode: 'SIMPLE', credentialName: t.credentialName }
+            : {
+                mode: 'SIMPLE',
+                serverCertificate: t?.serverCertificate as string,
+                privateKey: t?.privateKey as string,
+              };
+        needed = true;
+      } else if (t?.httpsRedirect === true) {
+        server.httpsRedirect = true;
+        needed = true;
+      }
+      const key = JSON.stringify(server);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(server);
     }
     return needed ? out : undefined;
   }
@@ -330,7 +326,8 @@ export class ViewBuilder {
   gateway(p: ProxyInstance): View {
     const client = p.namespace;
     const gws = this.gatewaysOf(p);
-    const servers = this.gatewayServers(gws);
+    const served = this.servedServers(gws);
+    const servers = this.gatewayServers(served);
     const refs = new Set(gws.map((g) => g.ref));
     const referenced = new Set<string>();
     const byDomain = new Map<
@@ -344,7 +341,7 @@ export class ViewBuilder {
       for (const g of gws) {
         if (!boundRefs.includes(g.ref)) continue;
         for (const server of g.servers) {
-          if (!HTTP_SERVER_PROTOCOLS.has(server.protocol) && !servesHttps(server)) continue;
+          if (!served.has(server)) continue;
           for (const sh of server.hosts) {
             if (sh.namespace !== '*' && sh.namespace !== vs.namespace) continue;
             for (const h of vs.hosts) {
