@@ -3,7 +3,6 @@
 // discovery with the CA, and the mesh compiler. Requests go through the gateway, as a user's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { startController, type RunningController } from '../../src/controller/runner.js';
 import { TempDirs, WorkRepo } from '../source/support/git.js';
 import { waitFor } from '../source/support/time.js';
+import { selfSignedCert } from '../support/certs.js';
 
 const tmp = new TempDirs();
 let c: RunningController;
@@ -191,14 +191,10 @@ let credentials = '';
 before(async () => {
   credentials = tmp.make('sluice-mesh-credentials-');
   mkdirSync(join(credentials, 'shop-cert'));
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-      .concat(['-days', '1', '-subj', '/CN=shop.example.com'])
-      .concat(['-addext', 'subjectAltName=DNS:shop.example.com'])
-      .concat(['-keyout', join(credentials, 'shop-cert', 'tls.key')])
-      .concat(['-out', join(credentials, 'shop-cert', 'tls.crt')]),
-    { stdio: 'ignore' },
+  selfSignedCert(
+    'shop.example.com',
+    join(credentials, 'shop-cert', 'tls.crt'),
+    join(credentials, 'shop-cert', 'tls.key'),
   );
   const keys = await generateKeyPair('RS256');
   privateKey = keys.privateKey;

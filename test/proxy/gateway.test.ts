@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -8,41 +7,15 @@ import { after, before, test } from 'node:test';
 import type { ProxyConfig } from '../../src/api/proxy-config.js';
 import { Proxy } from '../../src/proxy/proxy.js';
 import { bootstrap, cluster, raw, request, silent, upstream, withCleanup } from './helpers.js';
+import { selfSignedCert } from '../support/certs.js';
 
 let dir = '';
 
-/** A self-signed certificate for `host` (openssl, as an operator would make one). */
-function cert(host: string, certFile: string, keyFile: string): void {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${host}`,
-      '-addext',
-      `subjectAltName=DNS:${host}`,
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
-    { stdio: 'ignore' },
-  );
-}
-
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-gw-'));
-  cert('a.example.com', join(dir, 'a.crt'), join(dir, 'a.key'));
+  selfSignedCert('a.example.com', join(dir, 'a.crt'), join(dir, 'a.key'));
   mkdirSync(join(dir, 'credentials', 'b-cred'), { recursive: true });
-  cert(
+  selfSignedCert(
     'b.example.com',
     join(dir, 'credentials', 'b-cred', 'tls.crt'),
     join(dir, 'credentials', 'b-cred', 'tls.key'),

@@ -5,7 +5,6 @@
  * verify is a connect failure (503, flag UF), never a plaintext or unverified fallback.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -16,36 +15,14 @@ import type tls from 'node:tls';
 import { after, before, test } from 'node:test';
 import type { Cluster } from '../../src/api/proxy-config.js';
 import { bootstrap, cluster, config, request, startProxy, withCleanup } from './helpers.js';
+import { selfSignedCert } from '../support/certs.js';
 
 let dir = '';
 let pem = { cert: '', key: '' };
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-tls-origination-'));
-  // A self-signed certificate for api.example.com (openssl, as an operator would make one).
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=api.example.com',
-      '-addext',
-      'subjectAltName=DNS:api.example.com',
-      '-keyout',
-      join(dir, 'tls.key'),
-      '-out',
-      join(dir, 'tls.crt'),
-    ],
-    { stdio: 'ignore' },
-  );
+  selfSignedCert('api.example.com', join(dir, 'tls.crt'), join(dir, 'tls.key'));
   pem = {
     cert: readFileSync(join(dir, 'tls.crt'), 'utf8'),
     key: readFileSync(join(dir, 'tls.key'), 'utf8'),

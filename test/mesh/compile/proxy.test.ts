@@ -4,7 +4,6 @@
  * bookinfo traffic (gateway → productpage, productpage → reviews by header) with them.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { SecurityRuntime } from '../../../src/proxy/security/runtime.js';
 import { ClusterManager } from '../../../src/proxy/upstream/cluster.js';
 import { validateConfig } from '../../../src/proxy/validate.js';
 import { request, silent, upstream, type Upstream } from '../../proxy/helpers.js';
+import { selfSignedCert } from '../../support/certs.js';
 import {
   bookinfo,
   fixture,
@@ -35,13 +35,7 @@ let certs = '';
 
 before(() => {
   certs = mkdtempSync(join(tmpdir(), 'sluice-compile-certs-'));
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-      .concat(['-days', '1', '-subj', '/CN=gateway.test'])
-      .concat(['-keyout', join(certs, 'tls.key'), '-out', join(certs, 'tls.crt')]),
-    { stdio: 'ignore' },
-  );
+  selfSignedCert('gateway.test', join(certs, 'tls.crt'), join(certs, 'tls.key'));
 });
 after(() => rmSync(certs, { recursive: true, force: true }));
 
