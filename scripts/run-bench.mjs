@@ -8,7 +8,9 @@ const name = process.argv[2];
 const candidates = name ? [join('bench', name, 'index.ts'), join('bench', `${name}.ts`)] : [];
 const file = candidates.find((c) => existsSync(c));
 if (!file) {
-  const known = readdirSync('bench').map((n) => n.replace(/\.ts$/, ''));
+  const known = readdirSync('bench')
+    .filter((n) => n !== 'support')
+    .map((n) => n.replace(/\.ts$/, ''));
   console.error(`usage: npm run bench -- NAME (one of: ${known.join(', ')})`);
   process.exit(2);
 }

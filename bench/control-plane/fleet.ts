@@ -8,11 +8,11 @@
 // Baseline in the same run: the webhook-to-applied share (the controller's revision applied,
 // before the mesh push). Target: p99 <= 1 s after the webhook.
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { startController, type RunningController } from '../../src/controller/runner.js';
 import { gitTestEnv, makeRemote, TempDirs } from '../../test/source/support/git.js';
 import { GitDaemon } from '../../test/source/support/servers.js';
+import { pct, r1, rssMb } from '../support/figures.js';
 
 export interface FleetFigures {
   services: number;
@@ -83,21 +83,6 @@ spec:
     ].join('\n---\n');
   }
   return files;
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
-}
-const r1 = (x: number) => Math.round(x * 10) / 10;
-
-function rssMb(pid: number | undefined): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
 }
 
 async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {

@@ -24,13 +24,14 @@
  * discovery client, HTTP/2 or X.509 code loaded).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { ProxyBootstrap, ProxyConfig } from '../../src/api/proxy-config.js';
 import { startDiscovery } from '../../src/mesh/discovery/index.js';
 import { PROXY_V8_FLAGS, proxyCommand } from '../../src/proxy/launch.js';
+import { cpuMs, pct, r1, rssMb } from '../support/figures.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: number): number => {
@@ -129,32 +130,6 @@ function configFor(
     clusters,
   };
 }
-
-function rssMb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-/** User + system CPU time of a process so far, in ms (/proc/PID/stat, 100 ticks/s). */
-function cpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return NaN;
-  }
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
-}
-const r1 = (x: number) => Math.round(x * 10) / 10;
 
 async function main(): Promise<void> {
   const cmd = await proxyCommand({ logLevel: 'warn', v8Flags: V8_FLAGS });
