@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { startController, type RunningController } from '../../src/controller/runner.js';
 import { TempDirs, WorkRepo } from '../source/support/git.js';
 import { waitFor } from '../source/support/time.js';
+import { webDeployment } from '../support/objects.js';
 
 const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 const TSX = import.meta.resolve('tsx');
@@ -26,23 +27,7 @@ let counterUrl: string;
 let polls = 0;
 const children = new Set<ChildProcess>();
 
-const manifests = (version: string) => `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-spec:
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-        - name: main
-          command: ["node", "server.js"]
-          env: [{name: VERSION, value: "${version}"}]
----
+const manifests = (version: string) => `${webDeployment(version)}---
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata:

@@ -101,16 +101,21 @@ export function outboundConfig(
   };
 }
 
-/** A server-side proxy (inbound listener only) with `identity`. */
-export async function serverProxy(cfg: ProxyConfig, identity: IdentityMaterial | null) {
+/** A proxy of workload `<name>-v1` (service account `name`) with one listener and `identity`. */
+async function proxyOf(
+  name: string,
+  listener: 'inbound' | 'outbound',
+  cfg: ProxyConfig,
+  identity: IdentityMaterial | null,
+) {
   const b = bootstrap(cfg, {
     identity: {
-      workload: 'server-v1',
+      workload: `${name}-v1`,
       namespace: 'default',
-      serviceAccount: 'server',
-      labels: { app: 'server', version: 'v1' },
+      serviceAccount: name,
+      labels: { app: name, version: 'v1' },
     },
-    listeners: { inbound: { port: 0 }, admin: { port: 0 } },
+    listeners: { [listener]: { port: 0 }, admin: { port: 0 } },
   });
   const p = await startProxy(b);
   if (identity !== null) {
@@ -120,24 +125,13 @@ export async function serverProxy(cfg: ProxyConfig, identity: IdentityMaterial |
   return p;
 }
 
+/** A server-side proxy (inbound listener only) with `identity`. */
+export const serverProxy = (cfg: ProxyConfig, identity: IdentityMaterial | null) =>
+  proxyOf('server', 'inbound', cfg, identity);
+
 /** A client-side proxy (outbound listener only) with `identity`. */
-export async function clientProxy(cfg: ProxyConfig, identity: IdentityMaterial | null) {
-  const b = bootstrap(cfg, {
-    identity: {
-      workload: 'client-v1',
-      namespace: 'default',
-      serviceAccount: 'client',
-      labels: { app: 'client', version: 'v1' },
-    },
-    listeners: { outbound: { port: 0 }, admin: { port: 0 } },
-  });
-  const p = await startProxy(b);
-  if (identity !== null) {
-    const r = p.proxy.setIdentity(identity);
-    if (!r.ok) throw new Error(`identity: ${r.error?.message}`);
-  }
-  return p;
-}
+export const clientProxy = (cfg: ProxyConfig, identity: IdentityMaterial | null) =>
+  proxyOf('client', 'outbound', cfg, identity);
 
 /** One request over mTLS with `id`'s certificate (fresh connection; no server-name check). */
 export function mtlsRequest(
