@@ -87,9 +87,6 @@ const ANNOTATED: Record<string, { unsupported?: string[]; deprecated?: string[] 
     unsupported: ['spec.subsets[1].trafficPolicy.loadBalancer.consistentHash.minimumRingSize'],
     deprecated: ['spec.trafficPolicy.outlierDetection.consecutiveErrors'],
   },
-  'samples-multicluster-expose-istiod-https.yaml#2 DestinationRule': {
-    unsupported: ['spec.trafficPolicy.portLevelSettings[0].connectionPool.http.h2UpgradePolicy'],
-  },
   'samples-multicluster-expose-istiod.yaml#1 VirtualService': { unsupported: ['spec.tls'] },
   'samples-tcp-echo-tcp-echo-20-v2.yaml#0 VirtualService': { unsupported: ['spec.tcp'] },
   'samples-tcp-echo-tcp-echo-all-v1.yaml#2 VirtualService': { unsupported: ['spec.tcp'] },

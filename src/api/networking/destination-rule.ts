@@ -126,14 +126,13 @@ export const HTTPSettings = Struct({
   maxRequestsPerConnection: Opt(Type.Integer({ minimum: 0 })),
   maxRetries: Opt(Type.Integer({ minimum: 0 })),
   idleTimeout: Opt(Duration()),
-  h2UpgradePolicy: Opt(
-    unsupported(
-      Enum(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE']),
-      'sluice picks the upstream HTTP version from the port protocol',
-    ),
-  ),
+  /** UPGRADE: HTTP/2 to endpoints of HTTP/1.1 ports; DEFAULT is DO_NOT_UPGRADE (Istio's mesh default). */
+  h2UpgradePolicy: Opt(Enum(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'])),
   useClientProtocol: Opt(
-    unsupported(Type.Boolean(), 'sluice picks the upstream HTTP version from the port protocol'),
+    unsupported(
+      Type.Boolean(),
+      'sluice picks the upstream HTTP version from the port protocol and h2UpgradePolicy (useClientProtocol: true only turns UPGRADE off)',
+    ),
   ),
   maxConcurrentStreams: Opt(unsupported(Type.Integer({ minimum: 0 }), 'HTTP/2 tuning')),
   http2KeepAlive: Opt(unsupported(HTTP2KeepAlive, 'HTTP/2 PING keepalive is not implemented')),

@@ -129,6 +129,22 @@ function applyPolicy(c: Cluster, p: PortPolicy): void {
   }
 }
 
+/**
+ * The protocol a cluster speaks to its endpoints, as Istio picks it: HTTP/2 for HTTP2 and GRPC
+ * ports; for other ports HTTP/2 only when the policy's `h2UpgradePolicy` is UPGRADE (and
+ * `useClientProtocol` is not set); else HTTP/1.1 (undefined). GRPC-WEB stays HTTP/1.1: sluice
+ * forwards gRPC-Web as it is, without Envoy's translation to gRPC.
+ */
+export function upstreamProtocol(
+  protocol: string,
+  pool: ConnectionPoolSettings | undefined,
+): Cluster['protocol'] {
+  if (protocol === 'GRPC' || protocol === 'HTTP2') return protocol;
+  const http = pool?.http;
+  if (http?.h2UpgradePolicy === 'UPGRADE' && http.useClientProtocol !== true) return 'HTTP2';
+  return undefined;
+}
+
 export function clusterName(port: number, subset: string, fqdn: string): string {
   return `outbound|${port}|${subset}|${fqdn}`;
 }
@@ -197,6 +213,8 @@ export function buildClusters(
     const c = baseCluster(svc, name, eps.endpoints);
     const policy = policyFor(dr?.trafficPolicy, subset?.trafficPolicy, port.number);
     applyPolicy(c, policy);
+    const protocol = upstreamProtocol(port.protocol, policy.connectionPool);
+    if (protocol !== undefined) c.protocol = protocol;
     const tls = security?.clusterTls(svc, port, policy.tls, eps.infos);
     if (tls !== undefined) c.tls = tls;
     out.push(c);

@@ -21,7 +21,7 @@ import type {
   VirtualServiceInfo,
 } from './model.js';
 import { HTTP_PROTOCOLS } from '../../api/networking/port-protocol.js';
-import { buildClusters, clusterName } from './policy.js';
+import { buildClusters, clusterName, upstreamProtocol } from './policy.js';
 import { compileRoutes, DEFAULT_RETRY_POLICY, type RouteContext } from './routes.js';
 import type { ProxyInstance } from '../registry.js';
 import { contentHash } from './hash.js';
@@ -391,7 +391,8 @@ export class ViewBuilder {
 /**
  * The inbound listener of a sidecar: one virtual host `*`, a route per service port that
  * maps to another container port (matched by the port the caller addressed), then a
- * catch-all to the first one; clusters `inbound|containerPort||` to the app's host port.
+ * catch-all to the first one; clusters `inbound|containerPort||` to the app's host port
+ * (HTTP/2 when an HTTP2 or GRPC service port targets that container port).
  */
 export function inbound(index: MeshIndex, security: SecurityIndex, p: ProxyInstance): View {
   const appPorts = p.appPorts ?? [];
@@ -422,6 +423,11 @@ export function inbound(index: MeshIndex, security: SecurityIndex, p: ProxyInsta
       if (cp !== undefined) portMap.push({ servicePort: sp.number, containerPort: cp });
       const cluster = cp === undefined ? undefined : byContainer.get(cp);
       if (cluster === undefined) continue;
+      // The app speaks HTTP/2 on a container port an HTTP2 or GRPC service port targets.
+      const c = clusters.find((x) => x.name === cluster);
+      const protocol = upstreamProtocol(sp.protocol, undefined);
+      if (c !== undefined && c.protocol === undefined && protocol !== undefined)
+        c.protocol = protocol;
       if (!mappings.some((m) => m.servicePort === sp.number))
         mappings.push({ servicePort: sp.number, cluster });
     }

@@ -1,0 +1,121 @@
+// Istio fields the schema accepts without a warning, carried into ProxyConfig: each case is
+// one the compiler used to drop silently.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compileMesh } from '../../../src/mesh/compile/index.js';
+import { clusterOf, registryOf, sidecar, stateOf } from './helpers.js';
+
+const FQDN = (n: string, ns = 'default') => `${n}.${ns}.svc.cluster.local`;
+
+/** A Service `api` whose ports carry their protocol in the name or appProtocol. */
+const API = `apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: default}
+spec:
+  selector: {app: api}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  - {name: grpc-api, port: 9000, targetPort: 9000}
+  - {name: h2, port: 9001, targetPort: 9001, appProtocol: kubernetes.io/h2c}
+  - {name: grpc-web, port: 9002, targetPort: 9002}
+  - {name: web, port: 9003, targetPort: 9003, appProtocol: http2}`;
+
+const apiProxy = sidecar('api-v1', {
+  appPorts: [
+    { containerPort: 8080, name: 'http', hostPort: 31100 },
+    { containerPort: 9000, name: 'grpc', hostPort: 31101 },
+    { containerPort: 9001, name: 'h2', hostPort: 31102 },
+    { containerPort: 9002, name: 'grpc-web', hostPort: 31103 },
+    { containerPort: 9003, name: 'web', hostPort: 31104 },
+  ],
+});
+
+function dr(body: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api, namespace: default}
+spec:
+  host: api
+${body}`;
+}
+
+describe('mesh compiler: the protocol clusters speak upstream', () => {
+  const r = compileMesh(stateOf(API), registryOf(apiProxy));
+  const c = r.configs.get(apiProxy.id)!;
+
+  const CASES: { port: number; inbound: number; protocol: string | undefined }[] = [
+    { port: 80, inbound: 8080, protocol: undefined },
+    { port: 9000, inbound: 9000, protocol: 'GRPC' },
+    { port: 9001, inbound: 9001, protocol: 'HTTP2' },
+    // gRPC-Web is forwarded as it is (no translation to gRPC), over HTTP/1.1.
+    { port: 9002, inbound: 9002, protocol: undefined },
+    { port: 9003, inbound: 9003, protocol: 'HTTP2' },
+  ];
+  for (const k of CASES) {
+    it(`service port ${k.port}: outbound and inbound clusters speak ${k.protocol ?? 'HTTP/1.1'}`, () => {
+      assert.equal(clusterOf(c, `outbound|${k.port}||${FQDN('api')}`)?.protocol, k.protocol);
+      const inbound = clusterOf(c, `inbound|${k.inbound}||`);
+      assert.ok(inbound);
+      assert.equal(inbound.protocol, k.protocol);
+    });
+  }
+
+  it('ServiceEntry ports speak their protocol', () => {
+    const entry = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec:
+  hosts: [grpc.example.com]
+  resolution: DNS
+  ports:
+  - {number: 443, name: grpc, protocol: GRPC}
+  - {number: 80, name: http, protocol: HTTP}`;
+    const client = sidecar('client-v1');
+    const cfg = compileMesh(stateOf(entry), registryOf(client)).configs.get(client.id)!;
+    assert.equal(clusterOf(cfg, 'outbound|443||grpc.example.com')?.protocol, 'GRPC');
+    assert.equal(clusterOf(cfg, 'outbound|80||grpc.example.com')?.protocol, undefined);
+  });
+
+  const UPGRADE_CASES: {
+    name: string;
+    rule: string;
+    expect: Record<number, string | undefined>;
+  }[] = [
+    {
+      name: 'h2UpgradePolicy UPGRADE upgrades HTTP/1.1 ports to HTTP/2; HTTP/2 ports stay',
+      rule: '  trafficPolicy:\n    connectionPool: {http: {h2UpgradePolicy: UPGRADE}}',
+      expect: { 80: 'HTTP2', 9000: 'GRPC', 9002: 'HTTP2' },
+    },
+    {
+      name: 'DO_NOT_UPGRADE and DEFAULT keep HTTP/1.1; they never downgrade HTTP/2 ports',
+      rule: '  trafficPolicy:\n    connectionPool: {http: {h2UpgradePolicy: DO_NOT_UPGRADE}}',
+      expect: { 80: undefined, 9000: 'GRPC', 9001: 'HTTP2' },
+    },
+    {
+      name: 'useClientProtocol turns UPGRADE off, as in Istio',
+      rule: '  trafficPolicy:\n    connectionPool: {http: {h2UpgradePolicy: UPGRADE, useClientProtocol: true}}',
+      expect: { 80: undefined },
+    },
+    {
+      name: 'a port-level UPGRADE applies to its port only',
+      rule: '  trafficPolicy:\n    portLevelSettings:\n    - port: {number: 80}\n      connectionPool: {http: {h2UpgradePolicy: UPGRADE}}',
+      expect: { 80: 'HTTP2', 9002: undefined },
+    },
+  ];
+  for (const k of UPGRADE_CASES) {
+    it(k.name, () => {
+      const cfg = compileMesh(stateOf(API, dr(k.rule)), registryOf(apiProxy)).configs.get(
+        apiProxy.id,
+      )!;
+      for (const [port, protocol] of Object.entries(k.expect)) {
+        assert.equal(
+          clusterOf(cfg, `outbound|${port}||${FQDN('api')}`)?.protocol,
+          protocol,
+          `port ${port}`,
+        );
+      }
+      // The app behind the inbound cluster is not upgraded (Istio applies it outbound only).
+      assert.equal(clusterOf(cfg, 'inbound|8080||')?.protocol, undefined);
+    });
+  }
+});
