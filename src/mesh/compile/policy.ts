@@ -100,19 +100,20 @@ function applyPolicy(c: Cluster, p: PortPolicy): void {
       if (cp.tcp.connectTimeout !== undefined) tcp.connectTimeout = cp.tcp.connectTimeout;
       if (Object.keys(tcp).length > 0) pool.tcp = tcp;
     }
-    if (cp.http) {
-      const h = cp.http;
-      const http: NonNullable<typeof pool.http> = {};
-      if (h.http1MaxPendingRequests !== undefined)
-        http.http1MaxPendingRequests = h.http1MaxPendingRequests;
-      if (h.http2MaxRequests !== undefined && h.http2MaxRequests > 0)
-        http.http2MaxRequests = h.http2MaxRequests;
-      if (h.maxRequestsPerConnection !== undefined)
-        http.maxRequestsPerConnection = h.maxRequestsPerConnection;
-      if (h.maxRetries !== undefined) http.maxRetries = h.maxRetries;
-      if (h.idleTimeout !== undefined) http.idleTimeout = h.idleTimeout;
-      if (Object.keys(http).length > 0) pool.http = http;
-    }
+    // As Istio's applyConnectionPool: a limit of 0 means "not set" (the default, unlimited),
+    // and tcp.idleTimeout is the connections' idle timeout when http.idleTimeout is not set.
+    const h = cp.http;
+    const http: NonNullable<typeof pool.http> = {};
+    if (h?.http1MaxPendingRequests !== undefined && h.http1MaxPendingRequests > 0)
+      http.http1MaxPendingRequests = h.http1MaxPendingRequests;
+    if (h?.http2MaxRequests !== undefined && h.http2MaxRequests > 0)
+      http.http2MaxRequests = h.http2MaxRequests;
+    if (h?.maxRequestsPerConnection !== undefined && h.maxRequestsPerConnection > 0)
+      http.maxRequestsPerConnection = h.maxRequestsPerConnection;
+    if (h?.maxRetries !== undefined && h.maxRetries > 0) http.maxRetries = h.maxRetries;
+    const idle = h?.idleTimeout ?? cp.tcp?.idleTimeout;
+    if (idle !== undefined) http.idleTimeout = idle;
+    if (Object.keys(http).length > 0) pool.http = http;
     if (Object.keys(pool).length > 0) c.connectionPool = pool;
   }
   const od = p.outlierDetection;

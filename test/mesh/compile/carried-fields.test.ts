@@ -119,3 +119,37 @@ spec:
     });
   }
 });
+
+describe('mesh compiler: connection pool values as Istio applies them', () => {
+  const pool = (rule: string) => {
+    const cfg = compileMesh(stateOf(API, dr(rule)), registryOf(apiProxy)).configs.get(apiProxy.id)!;
+    return clusterOf(cfg, `outbound|80||${FQDN('api')}`)?.connectionPool;
+  };
+
+  it('tcp.idleTimeout is the idle timeout of connections when http.idleTimeout is not set', () => {
+    assert.deepEqual(pool('  trafficPolicy:\n    connectionPool: {tcp: {idleTimeout: 30s}}'), {
+      http: { idleTimeout: '30s' },
+    });
+    assert.deepEqual(
+      pool(
+        '  trafficPolicy:\n    connectionPool: {tcp: {idleTimeout: 30s}, http: {idleTimeout: 5s}}',
+      ),
+      { http: { idleTimeout: '5s' } },
+    );
+  });
+
+  it('limits of 0 mean "not set" (unlimited), not "none allowed"', () => {
+    assert.equal(
+      pool(
+        '  trafficPolicy:\n    connectionPool:\n      tcp: {maxConnections: 0}\n      http: {http1MaxPendingRequests: 0, http2MaxRequests: 0, maxRequestsPerConnection: 0, maxRetries: 0}',
+      ),
+      undefined,
+    );
+    assert.deepEqual(
+      pool(
+        '  trafficPolicy:\n    connectionPool:\n      http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 2, maxRetries: 3}',
+      ),
+      { http: { http1MaxPendingRequests: 1, maxRequestsPerConnection: 2, maxRetries: 3 } },
+    );
+  });
+});
