@@ -30,6 +30,7 @@ import type { SecurityRuntime } from './security/runtime.js';
 import { Http2Listener } from './http2/downstream.js';
 import { StatsScope, type ScopeLabels, type StatsRegistry } from './stats.js';
 import { TimerNode, type CoarseTimers, type TimerTarget } from './timers.js';
+import { keepRead } from './upstream/read-buffer.js';
 import type { Host } from './upstream/host.js';
 
 export type Direction = 'outbound' | 'inbound' | 'gateway';
@@ -710,7 +711,17 @@ export class ServerConnection implements TimerTarget, Downstream {
       this.socket.cork();
     }
     this.flushHeld();
-    return this.socket.write(b);
+    return this.writeBuffer(b);
+  }
+
+  /**
+   * Writes bytes the caller may reuse once this returns (an upstream's read buffer): when the
+   * socket could not take them at once it keeps them queued, so they are kept (`keepRead`).
+   */
+  private writeBuffer(b: Buffer): boolean {
+    const ok = this.socket.write(b);
+    if (this.socket.writableLength !== 0) keepRead();
+    return ok;
   }
 
   /** Writes what cork held, as one buffer. */
@@ -721,7 +732,7 @@ export class ServerConnection implements TimerTarget, Downstream {
     if (held.length === 0) {
       this.socket.write(head as string, 'latin1');
     } else if (head === null && held.length === 1) {
-      this.socket.write(held[0] as Buffer);
+      this.writeBuffer(held[0] as Buffer);
     } else {
       const out = Buffer.allocUnsafe(this.heldBytes);
       let at = head === null ? 0 : out.write(head, 0, 'latin1');

@@ -19,6 +19,7 @@ import { Exchange } from '../exchange.js';
 import { ChunkedParser, type ChunkSink } from '../http1/chunked.js';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, type RequestHead } from '../http1/head.js';
 import type { PeerIdentity } from '../security/identity.js';
+import { keepRead } from '../upstream/read-buffer.js';
 import type { Downstream, ListenerRuntime } from '../server.js';
 
 /** Response header fields HTTP/2 forbids (RFC 9113 8.2.2); the HTTP/1.1 form may carry them. */
@@ -289,10 +290,13 @@ export class H2Downstream implements Downstream, ChunkSink {
       }
       return !this.stream.writableNeedDrain;
     }
+    // The stream keeps what it is given until the frames go out.
+    keepRead();
     return this.stream.write(b);
   }
 
   onChunkData(buf: Buffer, start: number, end: number): void {
+    keepRead();
     this.stream.write(buf.subarray(start, end));
   }
 

@@ -22,8 +22,13 @@ export function verifiedSpiffeId(socket: unknown): string | undefined {
 
 export interface UpstreamTls {
   readonly key: string;
-  /** Starts a TLS connection; 'secureConnect' means verified and ready. */
-  connect(address: string, port: number): tls.TLSSocket;
+  /**
+   * Starts a TLS connection; 'secureConnect' means verified and ready. `onread` as for
+   * net.connect (decrypted bytes into the caller's buffer); without it, 'data' events.
+   * tls.connect takes `onread` (Node's docs) though @types/node does not list it, hence the
+   * `withOnread` cast.
+   */
+  connect(address: string, port: number, onread?: net.OnReadOpts): tls.TLSSocket;
 }
 
 class IstioMutual implements UpstreamTls {
@@ -37,29 +42,31 @@ class IstioMutual implements UpstreamTls {
     this.key = `mtls:${t.sni ?? ''}:${(t.subjectAltNames ?? []).join(',')}`;
   }
 
-  connect(address: string, port: number): tls.TLSSocket {
+  connect(address: string, port: number, onread?: net.OnReadOpts): tls.TLSSocket {
     const a = this.identity.current;
     const sans = this.sans;
     const trustDomain = a?.id.trustDomain;
-    const socket = tls.connect({
-      host: address,
-      port,
-      // Without an identity the handshake goes out without a certificate and the server
-      // refuses it: a connect failure (UF), never a silent downgrade to plaintext.
-      ...(a !== null ? { secureContext: a.clientContext } : { ca: [] as string[] }),
-      servername: this.t.sni !== undefined && !net.isIP(this.t.sni) ? this.t.sni : undefined,
-      ALPNProtocols: ['http/1.1'],
-      rejectUnauthorized: true,
-      checkServerIdentity: (_host, cert) => {
-        const id = spiffeOf(cert.subjectaltname);
-        if (id === null) return new Error('upstream certificate has no SPIFFE id');
-        if (sans !== null ? !sans.has(id.spiffeId) : id.trustDomain !== trustDomain) {
-          return new Error(`upstream SPIFFE id ${id.spiffeId} is not an expected identity`);
-        }
-        verified.set(socket, id.spiffeId);
-        return undefined;
-      },
-    });
+    const socket = tls.connect(
+      withOnread(onread, {
+        host: address,
+        port,
+        // Without an identity the handshake goes out without a certificate and the server
+        // refuses it: a connect failure (UF), never a silent downgrade to plaintext.
+        ...(a !== null ? { secureContext: a.clientContext } : { ca: [] as string[] }),
+        servername: this.t.sni !== undefined && !net.isIP(this.t.sni) ? this.t.sni : undefined,
+        ALPNProtocols: ['http/1.1'],
+        rejectUnauthorized: true,
+        checkServerIdentity: (_host, cert) => {
+          const id = spiffeOf(cert.subjectaltname);
+          if (id === null) return new Error('upstream certificate has no SPIFFE id');
+          if (sans !== null ? !sans.has(id.spiffeId) : id.trustDomain !== trustDomain) {
+            return new Error(`upstream SPIFFE id ${id.spiffeId} is not an expected identity`);
+          }
+          verified.set(socket, id.spiffeId);
+          return undefined;
+        },
+      }),
+    );
     socket.setNoDelay(true);
     return socket;
   }
@@ -79,23 +86,26 @@ class Simple implements UpstreamTls {
     this.key = `tls:${t.sni ?? ''}:${(t.subjectAltNames ?? []).join(',')}:${t.caCertificates?.length ?? 0}:${this.alpn[0]}`;
   }
 
-  connect(address: string, port: number): tls.TLSSocket {
+  connect(address: string, port: number, onread?: net.OnReadOpts): tls.TLSSocket {
     const sni = this.t.sni ?? (net.isIP(address) ? undefined : address);
     const sans = this.sans;
-    const socket = tls.connect({
-      host: address,
-      port,
-      servername: sni,
-      ...(this.t.caCertificates !== undefined ? { ca: this.t.caCertificates } : {}),
-      ALPNProtocols: this.alpn,
-      rejectUnauthorized: true,
-      checkServerIdentity: (host, cert) => {
-        if (sans === null) return tls.checkServerIdentity(sni ?? host, cert);
-        for (const n of sans) if (tls.checkServerIdentity(n, cert) === undefined) return undefined;
-        for (const u of uriSans(cert.subjectaltname)) if (sans.has(u)) return undefined;
-        return new Error('upstream certificate matches none of subjectAltNames');
-      },
-    });
+    const socket = tls.connect(
+      withOnread(onread, {
+        host: address,
+        port,
+        servername: sni,
+        ...(this.t.caCertificates !== undefined ? { ca: this.t.caCertificates } : {}),
+        ALPNProtocols: this.alpn,
+        rejectUnauthorized: true,
+        checkServerIdentity: (host, cert) => {
+          if (sans === null) return tls.checkServerIdentity(sni ?? host, cert);
+          for (const n of sans)
+            if (tls.checkServerIdentity(n, cert) === undefined) return undefined;
+          for (const u of uriSans(cert.subjectaltname)) if (sans.has(u)) return undefined;
+          return new Error('upstream certificate matches none of subjectAltNames');
+        },
+      }),
+    );
     socket.setNoDelay(true);
     return socket;
   }
@@ -119,4 +129,12 @@ export function upstreamTls(
     }
   }
   return new Simple(t, http2);
+}
+
+/** Connection options with `onread` added when given (see UpstreamTls.connect). */
+function withOnread(
+  onread: net.OnReadOpts | undefined,
+  o: tls.ConnectionOptions,
+): tls.ConnectionOptions {
+  return onread === undefined ? o : ({ ...o, onread } as tls.ConnectionOptions);
 }

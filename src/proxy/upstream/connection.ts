@@ -22,6 +22,7 @@ import {
 } from '../errors.js';
 import type { Host } from './host.js';
 import { verifiedSpiffeId } from '../security/upstream-tls.js';
+import { beginDispatch, endDispatch, ReadBuffer } from './read-buffer.js';
 
 /**
  * One request's way to an upstream: an HTTP/1.1 connection (ClientConnection) or an HTTP/2
@@ -47,14 +48,20 @@ export interface UpstreamUser {
   /** Trailers of an HTTP/2 response (also in the chunked body's trailer section). */
   onUpstreamTrailers?(names: string[], values: string[]): void;
   onUpstreamHead(head: ResponseHead): void;
-  /** Raw body bytes as they arrived (chunk framing included for chunked bodies). */
+  /**
+   * Raw body bytes as they arrived (chunk framing included for chunked bodies). `buf` is
+   * valid only during the call: a user that keeps it calls `keepRead()` (read-buffer.ts).
+   */
   onUpstreamBody(buf: Buffer): void;
   onUpstreamEnd(): void;
   /** End of one read from the upstream: writes buffered since the head may go out now. */
   onUpstreamFlush(): void;
   /** `retriable`: nothing of the response arrived, so the request may be tried again. */
   onUpstreamError(err: RequestError, retriable: boolean): void;
-  /** 101 Switching Protocols: the socket (and any bytes after the head) now belong to the user. */
+  /**
+   * 101 Switching Protocols: the socket (and a copy of any bytes after the head) now belong to
+   * the user, who reads it as a stream ('data' events).
+   */
   onUpstreamUpgrade?(head: ResponseHead, socket: net.Socket, rest: Buffer): void;
 }
 
@@ -84,21 +91,28 @@ export class ClientConnection implements UpstreamStream {
   private responseDone = false;
   /** Bytes of the current response seen; 0 means a failure is still retriable. */
   private seen = 0;
+  /** What the socket reads into, reused from read to read (read-buffer.ts). */
+  private readonly readBuffer = new ReadBuffer();
+  /** After a 101: reads are copied into the socket's readable side for the user's tunnel. */
+  private tunnel = false;
 
   constructor(host: Host, user: UpstreamUser, headRequest: boolean, connectTimeoutMs: number) {
     this.host = host;
     this.user = user;
     this.headRequest = headRequest;
     const tls = host.settings.tls;
+    const onread = {
+      buffer: () => this.readBuffer.next(),
+      callback: (n: number, b: Buffer) => this.onRead(n, b),
+    };
     const socket =
       tls == null
-        ? net.connect({ host: host.address, port: host.port, noDelay: true })
-        : tls.connect(host.address, host.port);
+        ? net.connect({ host: host.address, port: host.port, noDelay: true, onread })
+        : tls.connect(host.address, host.port, onread);
     this.socket = socket;
     socket.setTimeout(connectTimeoutMs);
     // TLS: ready once the handshake verified the server; a failed handshake is a connect failure.
     socket.on(tls == null ? 'connect' : 'secureConnect', () => this.onConnect());
-    socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('timeout', () => this.onSocketTimeout());
     socket.on('error', () => {
       /* 'close' follows and reports */
@@ -153,6 +167,18 @@ export class ClientConnection implements UpstreamStream {
     if (this.responseDone) this.finish();
   }
 
+  /** One read into the read buffer; what it dispatches may keep the buffer (`keepRead`). */
+  private onRead(n: number, b: Buffer): boolean {
+    if (this.tunnel) return this.socket.push(Buffer.from(b.subarray(0, n)));
+    const outer = beginDispatch(this.readBuffer);
+    try {
+      this.onData(b.subarray(0, n));
+    } finally {
+      endDispatch(outer);
+    }
+    return true;
+  }
+
   private onData(d: Buffer): void {
     if (this.state === ST_BODY) {
       this.onBody(d, 0);
@@ -172,7 +198,8 @@ export class ClientConnection implements UpstreamStream {
           this.protocolError('upstream response head too large');
           return;
         }
-        this.buf = buf;
+        // Kept for the next read: a copy, since the read buffer will be reused.
+        this.buf = buf === d ? Buffer.from(d) : buf;
         return;
       }
       let head: ResponseHead;
@@ -186,7 +213,7 @@ export class ClientConnection implements UpstreamStream {
       if (head.status === 101) {
         this.buf = null;
         this.state = ST_CLOSED;
-        this.socket.removeAllListeners('data');
+        this.tunnel = true;
         this.socket.removeAllListeners('timeout');
         this.socket.removeAllListeners('end');
         this.socket.removeAllListeners('close');
@@ -194,7 +221,7 @@ export class ClientConnection implements UpstreamStream {
         const user = this.user;
         this.user = null;
         if (user?.onUpstreamUpgrade) {
-          user.onUpstreamUpgrade(head, this.socket, buf.subarray(bodyStart));
+          user.onUpstreamUpgrade(head, this.socket, Buffer.from(buf.subarray(bodyStart)));
         } else {
           this.socket.destroy();
           user?.onUpstreamError(new UpstreamProtocolError('unexpected 101 response'), false);

@@ -1,0 +1,121 @@
+/**
+ * Upstream connections read into a buffer they reuse from read to read
+ * (src/proxy/upstream/read-buffer.ts). These tests make the downstream side queue what it is
+ * given (a client that stops reading), so a reused buffer would corrupt the bytes still
+ * queued: the client checks every byte of a large random body.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import http2 from 'node:http2';
+import { test } from 'node:test';
+import { bootstrap, cluster, config, startProxy, upstream, withCleanup } from './helpers.js';
+
+const BODY = randomBytes(24 * 1024 * 1024);
+const DIGEST = createHash('sha256').update(BODY).digest('hex');
+
+/**
+ * An upstream that streams BODY honouring backpressure; `sent` counts. `piece` bytes per
+ * write: 64 KiB writes arrive as full reads; 1 KiB writes a turn of the event loop apart
+ * arrive as many small reads, so the proxy queues several of them downstream before its
+ * socket reports backpressure.
+ */
+async function bodyUpstream(chunked: boolean, piece: number) {
+  const progress = { sent: 0 };
+  const up = await upstream('big', (_req, res) => {
+    res.writeHead(200, chunked ? {} : { 'content-length': String(BODY.length) });
+    const step = (): void => {
+      while (progress.sent < BODY.length) {
+        const end = Math.min(progress.sent + piece, BODY.length);
+        const ok = res.write(BODY.subarray(progress.sent, end));
+        progress.sent = end;
+        if (!ok) {
+          res.once('drain', step);
+          return;
+        }
+        if (piece < 64 * 1024) {
+          setImmediate(step);
+          return;
+        }
+      }
+      res.end();
+    };
+    step();
+  });
+  return { up, progress };
+}
+
+/** Resolves once `progress.sent` has not moved for five looks 20 ms apart (or all was sent). */
+async function stalled(progress: { sent: number }): Promise<boolean> {
+  let last = -1;
+  let still = 0;
+  while (still < 5) {
+    await new Promise((r) => setTimeout(r, 20));
+    if (progress.sent === BODY.length) return false;
+    still = progress.sent === last ? still + 1 : 0;
+    last = progress.sent;
+  }
+  return true;
+}
+
+for (const [chunked, piece] of [
+  [false, 64 * 1024],
+  [true, 64 * 1024],
+  [false, 1024],
+] as const) {
+  const kind = `${chunked ? 'chunked' : 'content-length'} body in ${piece / 1024} KiB writes`;
+  test(`a ${kind}, read slowly over HTTP/1.1, arrives intact`, () =>
+    withCleanup(async (defer) => {
+      const { up, progress } = await bodyUpstream(chunked, piece);
+      defer(() => up.close());
+      const { proxy, port } = await startProxy(
+        bootstrap(config([{ route: [{ cluster: 'big' }] }], [cluster('big', [up.port])])),
+      );
+      defer(() => proxy.stop());
+      const result = await new Promise<{ digest: string; backpressure: boolean }>(
+        (resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+            const hash = createHash('sha256');
+            res.pause();
+            // Not reading: the proxy's writes queue, then it stops reading the upstream.
+            stalled(progress).then((backpressure) => {
+              res.on('data', (c: Buffer) => hash.update(c));
+              res.on('end', () => resolve({ digest: hash.digest('hex'), backpressure }));
+              res.resume();
+            }, reject);
+          });
+          req.on('error', reject);
+          req.end();
+        },
+      );
+      assert.equal(result.backpressure, true, 'the upstream was held back while the client waited');
+      assert.equal(result.digest, DIGEST);
+    }));
+}
+
+test('a body read slowly over HTTP/2 (h2c) arrives intact', () =>
+  withCleanup(async (defer) => {
+    const { up, progress } = await bodyUpstream(false, 64 * 1024);
+    defer(() => up.close());
+    const { proxy, port } = await startProxy(
+      bootstrap(config([{ route: [{ cluster: 'big' }] }], [cluster('big', [up.port])])),
+    );
+    defer(() => proxy.stop());
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    defer(() => session.close());
+    const digest = await new Promise<string>((resolve, reject) => {
+      const stream = session.request({ ':path': '/', ':authority': 'big.default' });
+      stream.on('error', reject);
+      stream.on('response', () => {
+        const hash = createHash('sha256');
+        stream.pause();
+        stalled(progress).then(() => {
+          stream.on('data', (c: Buffer) => hash.update(c));
+          stream.on('end', () => resolve(hash.digest('hex')));
+          stream.resume();
+        }, reject);
+      });
+      stream.end();
+    });
+    assert.equal(digest, DIGEST);
+  }));
