@@ -5,6 +5,7 @@
  */
 import { renderMetricQuery, placeholdersOf } from '../api/metric-query.js';
 import { HTTP_PROTOCOLS, portProtocol } from '../api/networking/port-protocol.js';
+import { addressHost } from '../api/networking/service-entry.js';
 import type { DiagnosticCode } from './codes.js';
 import type { Diagnostic, Severity } from './diagnostic.js';
 import { formatPath } from './diagnostic.js';
@@ -201,9 +202,60 @@ export function checkSemantics(
       case 'Gateway':
         checkGatewaySelector(o, idx, r);
         break;
+      case 'ServiceEntry':
+        checkServiceEntry(o, r);
+        break;
     }
   }
   return r.out;
+}
+
+/**
+ * What a ServiceEntry asks for that sluice's proxies cannot do, a warning each: ports of a
+ * protocol they do not route, address ranges (requests are routed by their Host, which names
+ * one address), and wildcard hosts without endpoints (nothing to resolve: sluice has no
+ * original destination to pass a request through to).
+ */
+function checkServiceEntry(o: ManifestObject, r: Reporter): void {
+  const s = spec(o);
+  asArr(s.ports).forEach((p, i) => {
+    const port = asObj(p);
+    const protocol = (asStr(port.protocol) ?? 'HTTP').toUpperCase();
+    if (HTTP_PROTOCOLS.has(protocol)) return;
+    r.add(
+      o,
+      ['spec', 'ports', i],
+      'SLUICE_PORT_NOT_ROUTED',
+      `port ${asStr(port.name) ?? String(port.number)} is ${protocol}: sluice's proxies route HTTP, HTTP2 and gRPC only, so no sidecar carries its traffic` +
+        (protocol === 'HTTPS' || protocol === 'TLS'
+          ? '; an HTTP route can still send to it with TLS originated by a DestinationRule (tls mode SIMPLE)'
+          : ''),
+      'warning',
+    );
+  });
+  asArr(s.addresses).forEach((a, i) => {
+    if (typeof a !== 'string' || addressHost(a) !== undefined) return;
+    r.add(
+      o,
+      ['spec', 'addresses', i],
+      'SLUICE_FIELD_UNSUPPORTED',
+      `address range ${a} is not routed: sluice's proxies route HTTP by the request's Host, which names one address (single addresses are routed)`,
+      'warning',
+    );
+  });
+  const resolution = asStr(s.resolution) ?? 'NONE';
+  if (resolution !== 'STATIC' && asArr(s.endpoints).length === 0) {
+    asArr(s.hosts).forEach((h, i) => {
+      if (typeof h !== 'string' || !h.includes('*')) return;
+      r.add(
+        o,
+        ['spec', 'hosts', i],
+        'SLUICE_FIELD_UNSUPPORTED',
+        `wildcard host ${h} without endpoints (resolution ${resolution}): sluice does not forward to the address a client resolved, so requests to it get 503; list endpoints or name the hosts`,
+        'warning',
+      );
+    });
+  }
 }
 
 function checkDuplicates(all: readonly ManifestObject[], r: Reporter): void {

@@ -3,6 +3,7 @@
  * sluice's service registry, with its hosts, ports and endpoints.
  * Field reference: https://istio.io/latest/docs/reference/config/networking/service-entry/
  */
+import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import { resourceSchema, type KindDefinition } from '../kind.js';
 import { Opt, PortNumber, StringMap, Struct, unsupported } from '../schema.js';
@@ -78,6 +79,19 @@ export const ServiceEntry = resourceSchema('ServiceEntry', NETWORKING_VERSIONS, 
   spec: ServiceEntrySpec,
 });
 export type ServiceEntry = Static<typeof ServiceEntry>;
+
+/**
+ * A ServiceEntry address as the Host a client names it by: an IP (a /32 or /128 CIDR as its
+ * IP), IPv6 in brackets; undefined for wider CIDR ranges, which no Host header names.
+ */
+export function addressHost(address: string): string | undefined {
+  const slash = address.indexOf('/');
+  const ip = slash < 0 ? address : address.slice(0, slash);
+  const v = isIP(ip);
+  if (v === 0) return undefined;
+  if (slash >= 0 && address.slice(slash + 1) !== (v === 4 ? '32' : '128')) return undefined;
+  return v === 6 ? `[${ip.toLowerCase()}]` : ip;
+}
 
 export const serviceEntryKind: KindDefinition = {
   kind: 'ServiceEntry',

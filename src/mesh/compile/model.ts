@@ -12,6 +12,7 @@ import type {
 } from '../../api/networking/destination-rule.js';
 import type { HTTPRoute } from '../../api/networking/virtual-service.js';
 import { HTTP_PROTOCOLS, portProtocol } from '../../api/networking/port-protocol.js';
+import { addressHost } from '../../api/networking/service-entry.js';
 import type { MeshState } from '../mesh-target.js';
 import type { EndpointRegistry, ProxyInstance } from '../registry.js';
 import type { MeshCompileProblem } from './codes.js';
@@ -61,6 +62,11 @@ export interface ServiceInfo {
   selector?: Record<string, string>;
   resolution?: string;
   entryEndpoints?: ServiceEndpointSource[];
+  /**
+   * ServiceEntry `addresses` that are single IPs (a /32 or /128 CIDR as its address), as
+   * Host names: IPv6 in brackets. Only on the entry's first host (one virtual host owns them).
+   */
+  addressHosts?: string[];
 }
 
 export interface EndpointInfo {
@@ -302,9 +308,12 @@ export class MeshIndex {
           entryEndpoints.push(ep);
         }
         const vis = visibility(strList(spec.exportTo), o.namespace);
-        for (const h of strList(spec.hosts) ?? []) {
+        const addressHosts = (strList(spec.addresses) ?? [])
+          .map(addressHost)
+          .filter((a): a is string => a !== undefined);
+        for (const [i, h] of (strList(spec.hosts) ?? []).entries()) {
           const host = h.toLowerCase();
-          this.services.push({
+          const info: ServiceInfo = {
             key: `${key}/${host}`,
             objectKey: key,
             kind: 'ServiceEntry',
@@ -315,7 +324,9 @@ export class MeshIndex {
             visibility: vis,
             resolution: String(spec.resolution ?? 'NONE'),
             entryEndpoints,
-          });
+          };
+          if (i === 0 && addressHosts.length > 0) info.addressHosts = addressHosts;
+          this.services.push(info);
         }
         return;
       }

@@ -172,8 +172,10 @@ function endpointsFor(
   }
   const target = typeof port.targetPort === 'number' ? port.targetPort : port.number;
   if (all.length === 0) {
-    // DNS (or NONE) resolution without endpoints: the host itself, as a DNS name.
-    const dns = ['DNS', 'DNS_ROUND_ROBIN', 'NONE'].includes(svc.resolution ?? '');
+    // DNS (or NONE) resolution without endpoints: the host itself, as a DNS name. A wildcard
+    // host has no name to resolve (the load warns: sluice forwards by Host, not to the
+    // address a client dialled).
+    const dns = ['DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS', 'NONE'].includes(svc.resolution ?? '');
     if (dns && !svc.fqdn.includes('*') && Object.keys(subsetLabels ?? {}).length === 0) {
       endpoints.push({ address: svc.fqdn, port: port.number });
     }

@@ -197,6 +197,8 @@ export class ViewBuilder {
               svc.fqdn,
             ]
           : [svc.fqdn];
+      // ServiceEntry addresses (VIPs) name the entry too, as Istio's virtual host domains.
+      const addresses = svc.addressHosts ?? [];
       const defaultPort = (httpPorts.find((p) => p.number === 80) ?? httpPorts[0])?.number;
       const vs = this.sidecarVsFor(client, svc.fqdn, bound);
       for (const port of httpPorts) {
@@ -217,7 +219,8 @@ export class ViewBuilder {
         const wildcard = svc.fqdn.startsWith('*');
         const candidates: string[] = [];
         if (!wildcard) for (const n of names) candidates.push(`${n}:${port.number}`);
-        if (port.number === defaultPort) candidates.push(...names);
+        for (const a of addresses) candidates.push(`${a}:${port.number}`);
+        if (port.number === defaultPort) candidates.push(...names, ...addresses);
         claim({ name: `${svc.fqdn}:${port.number}`, domains: candidates, routes }, candidates);
       }
     }

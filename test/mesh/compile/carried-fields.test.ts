@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compileMesh } from '../../../src/mesh/compile/index.js';
-import { clusterOf, registryOf, sidecar, stateOf } from './helpers.js';
+import { clusterOf, listenerOf, registryOf, sidecar, stateOf } from './helpers.js';
 
 const FQDN = (n: string, ns = 'default') => `${n}.${ns}.svc.cluster.local`;
 
@@ -151,5 +151,54 @@ describe('mesh compiler: connection pool values as Istio applies them', () => {
       ),
       { http: { http1MaxPendingRequests: 1, maxRequestsPerConnection: 2, maxRetries: 3 } },
     );
+  });
+});
+
+describe('mesh compiler: ServiceEntry addresses and resolution', () => {
+  const client = sidecar('client-v1');
+  const entry = (spec: string) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec:
+${spec}`;
+  const compile = (spec: string) =>
+    compileMesh(stateOf(entry(spec)), registryOf(client)).configs.get(client.id)!;
+
+  it('single addresses name the entry’s first host, with and without the port', () => {
+    const c = compile(`  hosts: [api.example.com, api2.example.com]
+  addresses: [240.0.0.1, 240.0.0.2/32, "2001:DB8::1", 10.0.0.0/16]
+  resolution: DNS
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+  - {number: 8080, name: http-alt, protocol: HTTP}`);
+    const vh = (name: string) =>
+      listenerOf(c, 'outbound').virtualHosts.find((v) => v.name === name)?.domains;
+    assert.deepEqual(vh('api.example.com:80'), [
+      'api.example.com:80',
+      '240.0.0.1:80',
+      '240.0.0.2:80',
+      '[2001:db8::1]:80',
+      'api.example.com',
+      '240.0.0.1',
+      '240.0.0.2',
+      '[2001:db8::1]',
+    ]);
+    assert.deepEqual(vh('api.example.com:8080'), [
+      'api.example.com:8080',
+      '240.0.0.1:8080',
+      '240.0.0.2:8080',
+      '[2001:db8::1]:8080',
+    ]);
+    // The second host keeps its own names only (one virtual host owns an address).
+    assert.deepEqual(vh('api2.example.com:80'), ['api2.example.com:80', 'api2.example.com']);
+  });
+
+  it('DYNAMIC_DNS resolves a named host like DNS', () => {
+    const c = compile(`  hosts: [api.example.com]
+  resolution: DYNAMIC_DNS
+  ports: [{number: 80, name: http, protocol: HTTP}]`);
+    assert.deepEqual(clusterOf(c, 'outbound|80||api.example.com')?.endpoints, [
+      { address: 'api.example.com', port: 80 },
+    ]);
   });
 });
