@@ -10,10 +10,34 @@
 
 /** Header names are tokens (RFC 9110 5.6.2). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** A NUL, or a CR not followed by LF, or an LF not preceded by CR, anywhere in the head. */
-const BAD_CHARS = /\0|\r(?!\n)|(?<!\r)\n/;
 const DIGITS = /^[0-9]{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9][0-9])(?: (.*))?$/;
+
+/**
+ * False when the head has a NUL, a CR not followed by LF, or an LF not preceded by CR. Every
+ * CR is checked for its LF; then equal counts mean every LF has its CR. Three indexOf scans:
+ * cheaper than one regex with a lookbehind.
+ */
+function cleanLineEnds(text: string): boolean {
+  if (text.indexOf('\0') !== -1) return false;
+  let crs = 0;
+  for (let i = text.indexOf('\r'); i !== -1; i = text.indexOf('\r', i + 2)) {
+    if (text.charCodeAt(i + 1) !== 0x0a) return false;
+    crs++;
+  }
+  let lfs = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lfs++;
+  return crs === lfs;
+}
+
+/** A field value without its leading and trailing OWS (space and tab only, RFC 9110 5.5). */
+function fieldValue(text: string, start: number, end: number): string {
+  let a = start;
+  let b = end;
+  while (a < b && (text.charCodeAt(a) === 0x20 || text.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (text.charCodeAt(b - 1) === 0x20 || text.charCodeAt(b - 1) === 0x09)) b--;
+  return text.slice(a, b);
+}
 
 export const BODY_NONE = 0;
 export const BODY_LENGTH = 1;
@@ -123,7 +147,7 @@ function parseFields(
     const rawName = text.slice(pos, colon);
     if (!TOKEN.test(rawName)) throw new HeadError(errStatus, 'invalid header name');
     const name = rawName.toLowerCase();
-    const value = text.slice(colon + 1, eol).trim();
+    const value = fieldValue(text, colon + 1, eol);
     names.push(name);
     values.push(value);
     switch (name.length) {
@@ -157,7 +181,7 @@ function parseFields(
  */
 export function parseRequestHead(buf: Buffer, start: number, end: number): RequestHead {
   const text = buf.toString('latin1', start, end);
-  if (BAD_CHARS.test(text)) throw new HeadError(400, 'invalid characters in head');
+  if (!cleanLineEnds(text)) throw new HeadError(400, 'invalid characters in head');
   let eol = text.indexOf('\r\n');
   if (eol === -1) eol = text.length;
   const sp1 = text.indexOf(' ');
@@ -239,7 +263,7 @@ export function parseResponseHead(
   headRequest: boolean,
 ): ResponseHead {
   const text = buf.toString('latin1', start, end);
-  if (BAD_CHARS.test(text)) throw new HeadError(502, 'invalid characters in response head');
+  if (!cleanLineEnds(text)) throw new HeadError(502, 'invalid characters in response head');
   let eol = text.indexOf('\r\n');
   if (eol === -1) eol = text.length;
   const m = STATUS_LINE.exec(text.slice(0, eol));
