@@ -88,6 +88,9 @@ const ANNOTATED: Record<string, { unsupported?: string[]; deprecated?: string[] 
     deprecated: ['spec.trafficPolicy.outlierDetection.consecutiveErrors'],
   },
   'samples-multicluster-expose-istiod.yaml#1 VirtualService': { unsupported: ['spec.tls'] },
+  'testdata-destination-rule-passthrough.yaml#0 DestinationRule': {
+    unsupported: ['spec.trafficPolicy.loadBalancer.simple'],
+  },
   'samples-tcp-echo-tcp-echo-20-v2.yaml#0 VirtualService': { unsupported: ['spec.tcp'] },
   'samples-tcp-echo-tcp-echo-all-v1.yaml#2 VirtualService': { unsupported: ['spec.tcp'] },
   'testdata-rule-websocket-route.yaml#2 VirtualService': {

@@ -32,7 +32,12 @@ export const HTTPCookie = Struct({
   name: Type.String({ minLength: 1 }),
   path: Opt(Type.String()),
   ttl: Opt(Duration()),
-  attributes: Opt(Type.Array(HTTPCookieAttribute)),
+  attributes: Opt(
+    unsupported(
+      Type.Array(HTTPCookieAttribute),
+      'the generated hash cookie carries Max-Age, Path and HttpOnly only',
+    ),
+  ),
 });
 
 const RING_HASH = 'sluice chooses its own consistent-hash table; only the hash key is configurable';
@@ -86,7 +91,14 @@ const NO_WARMUP = 'slow start (warmup) is not implemented';
 export const LoadBalancerSettings = Struct(
   {
     simple: Opt(
-      Enum(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST']),
+      Type.Union([
+        ...(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM'] as const).map((v) => Type.Literal(v)),
+        unsupported(
+          Type.Literal('PASSTHROUGH'),
+          'sluice has no original destination to pass requests through to: an endpoint is picked at random',
+        ),
+        ...(['ROUND_ROBIN', 'LEAST_REQUEST'] as const).map((v) => Type.Literal(v)),
+      ]),
     ),
     consistentHash: Opt(ConsistentHashLB),
     localityLbSetting: Opt(

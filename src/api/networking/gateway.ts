@@ -11,8 +11,27 @@ export const GatewayPort = Struct({
   number: PortNumber(),
   protocol: Type.String({ description: 'HTTP|HTTPS|GRPC|GRPC-WEB|HTTP2|MONGO|TCP|TLS' }),
   name: Opt(Type.String()),
-  targetPort: Opt(unsupported(PortNumber(), 'sluice gateways listen on the port itself')),
+  targetPort: Opt(
+    unsupported(PortNumber(), 'sluice gateways listen on --gateway-listen, not on a target port'),
+  ),
 });
+
+/**
+ * A TLS version bound: TLS_AUTO and the version the gateway uses anyway (Node's defaults,
+ * TLS 1.2 to 1.3) are implemented; other versions warn.
+ */
+function tlsVersion(builtin: string, bound: string) {
+  return Type.Union(
+    ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'].map((v) =>
+      v === 'TLS_AUTO' || v === builtin
+        ? Type.Literal(v)
+        : unsupported(
+            Type.Literal(v),
+            `the gateway's ${bound} TLS version is ${builtin.replace('TLSV1_', 'TLS 1.')} (Node's default)`,
+          ),
+    ),
+  );
+}
 
 export const ServerTLSSettings = Struct({
   httpsRedirect: Opt(Type.Boolean()),
@@ -29,6 +48,8 @@ export const ServerTLSSettings = Struct({
   ),
   serverCertificate: Opt(Type.String()),
   privateKey: Opt(Type.String()),
+  // Client certificate verification, which only the MUTUAL modes (warned above) ask for: as in
+  // Istio, these have no effect on a SIMPLE server.
   caCertificates: Opt(Type.String()),
   caCrl: Opt(unsupported(Type.String())),
   credentialName: Opt(Type.String()),
@@ -37,17 +58,11 @@ export const ServerTLSSettings = Struct({
   subjectAltNames: Opt(Type.Array(Type.String())),
   verifyCertificateSpki: Opt(unsupported(Type.Array(Type.String()))),
   verifyCertificateHash: Opt(unsupported(Type.Array(Type.String()))),
-  minProtocolVersion: Opt(
-    Type.Union(
-      ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'].map((v) => Type.Literal(v)),
-    ),
+  minProtocolVersion: Opt(tlsVersion('TLSV1_2', 'lowest')),
+  maxProtocolVersion: Opt(tlsVersion('TLSV1_3', 'highest')),
+  cipherSuites: Opt(
+    unsupported(Type.Array(Type.String()), "the gateway offers Node's default cipher suites"),
   ),
-  maxProtocolVersion: Opt(
-    Type.Union(
-      ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'].map((v) => Type.Literal(v)),
-    ),
-  ),
-  cipherSuites: Opt(Type.Array(Type.String())),
 });
 
 export const Server = Struct({

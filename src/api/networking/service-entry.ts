@@ -62,7 +62,15 @@ export const ServiceEntrySpec = Struct({
   hosts: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 256 }),
   addresses: Opt(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 256 })),
   ports: Opt(Type.Array(ServicePort, { maxItems: 256 })),
-  location: Opt(Enum(['MESH_EXTERNAL', 'MESH_INTERNAL'])),
+  location: Opt(
+    Type.Union([
+      Type.Literal('MESH_EXTERNAL'),
+      unsupported(
+        Type.Literal('MESH_INTERNAL'),
+        'entry endpoints are treated as outside the mesh (no auto mTLS); a DestinationRule tls mode ISTIO_MUTUAL sends mTLS to them',
+      ),
+    ]),
+  ),
   resolution: Opt(Enum(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS'])),
   endpoints: Opt(Type.Array(WorkloadEntry, { maxItems: 4096 })),
   workloadSelector: Opt(

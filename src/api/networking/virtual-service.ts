@@ -166,7 +166,16 @@ export const CorsPolicy = Struct({
   exposeHeaders: Opt(Type.Array(Type.String())),
   maxAge: Opt(Duration()),
   allowCredentials: Opt(Type.Boolean()),
-  unmatchedPreflights: Opt(Enum(['UNSPECIFIED', 'FORWARD', 'IGNORE'])),
+  unmatchedPreflights: Opt(
+    Type.Union([
+      Type.Literal('UNSPECIFIED'),
+      Type.Literal('FORWARD'),
+      unsupported(
+        Type.Literal('IGNORE'),
+        'preflight requests from origins not allowed are forwarded upstream (FORWARD)',
+      ),
+    ]),
+  ),
 });
 export type CorsPolicy = Static<typeof CorsPolicy>;
 
