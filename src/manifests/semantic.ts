@@ -6,6 +6,7 @@
 import { renderMetricQuery, placeholdersOf } from '../api/metric-query.js';
 import { HTTP_PROTOCOLS, portProtocol } from '../api/networking/port-protocol.js';
 import { addressHost } from '../api/networking/service-entry.js';
+import { conditionKeySupported } from '../api/security/authorization-policy.js';
 import type { DiagnosticCode } from './codes.js';
 import type { Diagnostic, Severity } from './diagnostic.js';
 import { formatPath } from './diagnostic.js';
@@ -197,6 +198,7 @@ export function checkSemantics(
       case 'RequestAuthentication': {
         const sel = asObj(asObj(spec(o).selector).matchLabels);
         checkSelector(o, ['spec', 'selector', 'matchLabels'], sel, idx, r, o.namespace);
+        checkSecurityPolicy(o, sel, r);
         break;
       }
       case 'Gateway':
@@ -256,6 +258,60 @@ function checkServiceEntry(o: ManifestObject, r: Reporter): void {
       );
     });
   }
+}
+
+/**
+ * Parts of the security policies the proxies do not carry out as written, a warning each:
+ * port-level mTLS on a policy without a workload selector (Istio rejects it; sluice ignores
+ * it), `when` keys the proxies do not evaluate (compiled to fail closed), and JWT rules
+ * without keys (sluice does not discover them from the issuer; its tokens are rejected).
+ */
+function checkSecurityPolicy(o: ManifestObject, selector: Obj, r: Reporter): void {
+  const s = spec(o);
+  if (o.kind === 'PeerAuthentication') {
+    if (s.portLevelMtls !== undefined && Object.keys(selector).length === 0) {
+      r.add(
+        o,
+        ['spec', 'portLevelMtls'],
+        'SLUICE_FIELD_UNSUPPORTED',
+        `port-level mTLS needs a workload selector (Istio rejects it without one); it is ignored and the policy's mtls mode applies to every port`,
+        'warning',
+      );
+    }
+    return;
+  }
+  if (o.kind === 'AuthorizationPolicy') {
+    const action = asStr(s.action) ?? 'ALLOW';
+    const instead =
+      action === 'ALLOW'
+        ? 'this ALLOW rule never matches'
+        : `the rule is applied without it (it ${action === 'AUDIT' ? 'audits' : 'denies'} more)`;
+    asArr(s.rules).forEach((rule, i) =>
+      asArr(asObj(rule).when).forEach((c, j) => {
+        const key = asStr(asObj(c).key);
+        if (key === undefined || conditionKeySupported(key)) return;
+        r.add(
+          o,
+          ['spec', 'rules', i, 'when', j, 'key'],
+          'SLUICE_FIELD_UNSUPPORTED',
+          `condition key ${key} is not evaluated by sluice's proxies: ${instead}`,
+          'warning',
+        );
+      }),
+    );
+    return;
+  }
+  asArr(s.jwtRules).forEach((rule, i) => {
+    const jr = asObj(rule);
+    if (jr.jwks !== undefined || jr.jwksUri !== undefined || jr.jwks_uri !== undefined) return;
+    r.add(
+      o,
+      ['spec', 'jwtRules', i],
+      'SLUICE_FIELD_UNSUPPORTED',
+      `neither jwks nor jwksUri: sluice does not discover the keys of ${asStr(jr.issuer) ?? 'the issuer'} (OpenID discovery), so its tokens are rejected (401); set jwksUri`,
+      'warning',
+    );
+  });
 }
 
 function checkDuplicates(all: readonly ManifestObject[], r: Reporter): void {

@@ -275,6 +275,14 @@ const tables: [string, KindDefinition, unknown, InvalidCase[]][] = [
         keyword: 'minLength',
       },
       {
+        // Istio's validation: "issuer must be set" (the rule was dropped silently before).
+        name: 'a rule without issuer',
+        path: ['spec', 'jwtRules', 0, 'issuer'],
+        value: undefined,
+        at: '/spec/jwtRules/0',
+        keyword: 'required',
+      },
+      {
         name: 'a header location without name',
         path: ['spec', 'jwtRules', 0, 'fromHeaders', 0, 'name'],
         value: undefined,

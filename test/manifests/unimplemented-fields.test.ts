@@ -75,6 +75,55 @@ const cases: Case[] = [
       message: /wildcard host \*\.example\.org without endpoints \(resolution NONE\).*503/,
     },
   },
+  {
+    name: 'PeerAuthentication portLevelMtls without a workload selector',
+    yaml: 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: default\n  namespace: shop\nspec:\n  mtls: {mode: STRICT}\n  portLevelMtls:\n    "8080": {mode: DISABLE}\n',
+    expect: {
+      code: 'SLUICE_FIELD_UNSUPPORTED',
+      line: 9,
+      col: 5,
+      severity: 'warning',
+      path: 'spec.portLevelMtls',
+      message: /needs a workload selector/,
+    },
+  },
+  {
+    name: 'an AuthorizationPolicy condition key the proxies do not evaluate (ALLOW)',
+    yaml: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: sni\n  namespace: shop\nspec:\n  rules:\n    - when:\n        - key: request.headers[x-user]\n          values: [a]\n        - key: connection.sni\n          values: [shop.example.com]\n',
+    expect: {
+      code: 'SLUICE_FIELD_UNSUPPORTED',
+      line: 11,
+      col: 16,
+      severity: 'warning',
+      path: 'spec.rules[0].when[1].key',
+      message: /connection\.sni is not evaluated .*: this ALLOW rule never matches/,
+    },
+  },
+  {
+    name: 'an AuthorizationPolicy condition key the proxies do not evaluate (DENY)',
+    yaml: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: sni\n  namespace: shop\nspec:\n  action: DENY\n  rules:\n    - when:\n        - key: experimental.envoy.filters.a.b[c]\n          values: [x]\n',
+    expect: {
+      code: 'SLUICE_FIELD_UNSUPPORTED',
+      line: 10,
+      col: 16,
+      severity: 'warning',
+      path: 'spec.rules[0].when[0].key',
+      message: /applied without it \(it denies more\)/,
+    },
+  },
+  {
+    name: 'a JWT rule without jwks or jwksUri',
+    yaml: 'apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: jwt\n  namespace: shop\nspec:\n  jwtRules:\n    - issuer: https://a.example\n      jwksUri: https://a.example/keys\n    - issuer: https://b.example\n',
+    expect: {
+      code: 'SLUICE_FIELD_UNSUPPORTED',
+      line: 10,
+      col: 7,
+      severity: 'warning',
+      path: 'spec.jwtRules[1]',
+      message:
+        /keys of https:\/\/b\.example \(OpenID discovery\), so its tokens are rejected \(401\)/,
+    },
+  },
 ];
 
 for (const c of cases) {

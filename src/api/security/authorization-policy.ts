@@ -64,6 +64,31 @@ export const Rule = Struct({
 });
 export type Rule = Static<typeof Rule>;
 
+/** The `when` keys sluice's proxies evaluate besides `request.headers[..]` and `request.auth.claims[..]`. */
+const CONDITION_KEYS: ReadonlySet<string> = new Set([
+  'source.ip',
+  'remote.ip',
+  'destination.ip',
+  'destination.port',
+  'source.namespace',
+  'source.principal',
+  'request.auth.principal',
+  'request.auth.audiences',
+  'request.auth.presenter',
+]);
+
+/**
+ * Whether sluice's proxies evaluate a `when` condition key: `request.headers[name]`,
+ * `request.auth.claims[a]` (nested `[a][b]`) and CONDITION_KEYS. Istio's others
+ * (`connection.sni`, `source.trustDomain`, `experimental.envoy.filters.*`) are not.
+ */
+export function conditionKeySupported(key: string): boolean {
+  if (CONDITION_KEYS.has(key)) return true;
+  const m = /^(request\.headers|request\.auth\.claims)((?:\[[^\]]+\])+)$/.exec(key);
+  if (m === null) return false;
+  return m[1] === 'request.auth.claims' || /^\[[^\]]+\]$/.test(m[2] as string);
+}
+
 export const ExtensionProvider = Struct({ name: Opt(Type.String()) });
 
 export const AuthorizationPolicyAction = Type.Union([

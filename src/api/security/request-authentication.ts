@@ -30,7 +30,8 @@ const JwksUri = () =>
 
 export const JWTRule = Struct(
   {
-    issuer: Opt(Type.String({ minLength: 1 })),
+    /** Required, as Istio's validation requires it ("issuer must be set"). */
+    issuer: Type.String({ minLength: 1 }),
     audiences: Opt(Type.Array(Type.String({ minLength: 1 }))),
     jwksUri: Opt(JwksUri()),
     jwks_uri: Opt(deprecated(JwksUri(), 'jwksUri')),

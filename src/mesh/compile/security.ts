@@ -21,7 +21,11 @@ import type {
   PeerTlsMode,
 } from '../../api/proxy-config.js';
 import type { ClientTLSSettings } from '../../api/networking/destination-rule.js';
-import type { Rule, Source } from '../../api/security/authorization-policy.js';
+import {
+  conditionKeySupported,
+  type Rule,
+  type Source,
+} from '../../api/security/authorization-policy.js';
 import type { JWTRule } from '../../api/security/request-authentication.js';
 import type { ProxyInstance } from '../registry.js';
 import { labelsMatch, ROOT_NAMESPACE } from './hosts.js';
@@ -29,6 +33,9 @@ import type { EndpointInfo, MeshIndex, ServiceInfo, ServicePortInfo } from './mo
 
 type Obj = Record<string, unknown>;
 type Mode = PeerTlsMode | 'UNSET';
+
+/** An empty JSON Web Key Set: no token verifies with it. */
+const NO_KEYS = '{"keys":[]}';
 
 interface Selected {
   namespace: string;
@@ -221,7 +228,17 @@ export class SecurityIndex {
       // failure_mode_allow off), never let through. The load warned about it.
       const action = written === 'CUSTOM' ? 'DENY' : written;
       if (action !== 'ALLOW' && action !== 'DENY' && action !== 'AUDIT') continue;
-      const rules = ((x.spec.rules as Rule[] | undefined) ?? []).map((r) => this.rule(r));
+      const rules: AuthzRule[] = [];
+      for (const written of (x.spec.rules as Rule[] | undefined) ?? []) {
+        let r = written;
+        // A condition the proxies cannot evaluate (the load warned): fail closed. An ALLOW
+        // rule with one never matches; DENY (CUSTOM too) and AUDIT rules match without it.
+        if (r.when?.some((c) => !conditionKeySupported(c.key))) {
+          if (action === 'ALLOW') continue;
+          r = { ...r, when: r.when.filter((c) => conditionKeySupported(c.key)) };
+        }
+        rules.push(this.rule(r));
+      }
       policies.push({ name: `${x.namespace}/${x.name}`, action, rules });
     }
     return policies.length > 0 ? { policies } : undefined;
@@ -322,6 +339,9 @@ export class SecurityIndex {
         if (r.jwks !== undefined) j.jwks = r.jwks;
         const uri = r.jwksUri ?? r.jwks_uri;
         if (uri !== undefined && r.jwks === undefined) j.jwksUri = uri;
+        // Neither: Istio discovers the keys from the issuer (OpenID discovery), which sluice
+        // does not (the load warned). No keys: the issuer's tokens are rejected (401).
+        if (j.jwks === undefined && j.jwksUri === undefined) j.jwks = NO_KEYS;
         if (r.fromHeaders !== undefined) j.fromHeaders = r.fromHeaders;
         if (r.fromParams !== undefined) j.fromParams = r.fromParams;
         if (r.forwardOriginalToken !== undefined) j.forwardOriginalToken = r.forwardOriginalToken;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compileMesh } from '../../../src/mesh/compile/index.js';
 import { loadManifests } from '../../../src/manifests/index.js';
+import { compileListenerSecurity } from '../../../src/proxy/security/filters.js';
 import type { ProxyInstance } from '../../../src/mesh/registry.js';
 import {
   bookinfo,
@@ -305,6 +306,56 @@ spec:
     assert.equal(warning?.code, 'SLUICE_FIELD_UNSUPPORTED');
     assert.equal(warning?.severity, 'warning');
     assert.match(warning?.message ?? '', /CUSTOM.*denied \(fail closed\)/);
+  });
+
+  it('Istio fixture crds-authz-valid: condition keys the proxies lack fail closed, and the proxy accepts the config', () => {
+    const full = fixture('crds-authz-valid.yaml').replace(
+      'name: full',
+      'name: full\n  namespace: foo',
+    );
+    // ALLOW: the rule with connection.sni, source.trustDomain and experimental.* never matches.
+    const allow = inboundOf(compile(full), httpbin);
+    assert.deepEqual(allow.authorization?.policies, [
+      { name: 'foo/full', action: 'ALLOW', rules: [] },
+    ]);
+    assert.doesNotThrow(() => compileListenerSecurity(allow, 'inbound', null));
+    // DENY: the rule applies without those conditions (the others stay).
+    const deny = inboundOf(
+      compile(full.replace('spec:\n  selector:', 'spec:\n  action: DENY\n  selector:')),
+      httpbin,
+    );
+    const rule = deny.authorization?.policies[0]?.rules[0];
+    assert.equal(deny.authorization?.policies[0]?.action, 'DENY');
+    assert.deepEqual(
+      rule?.when?.map((c) => c.key),
+      [
+        'source.principal', // trustDomains, ANDed with principals
+        'request.headers[X-header]',
+        'source.ip',
+        'remote.ip',
+        'source.namespace',
+        'source.principal',
+        'request.auth.principal',
+        'request.auth.audiences',
+        'request.auth.presenter',
+        'request.auth.claims[iss]',
+        'request.auth.claims[nested1][nested2]',
+        'destination.ip',
+        'destination.port',
+      ],
+    );
+    assert.ok(rule?.from && rule.to);
+    assert.doesNotThrow(() => compileListenerSecurity(deny, 'inbound', null));
+  });
+
+  it('Istio fixture: a JWT rule without keys gets an empty key set (its tokens get 401), not a rejected config', () => {
+    const ra = fixture('dataset-security-v1-RequestAuthentication.yaml').replace(
+      'name: valid-request-authentication',
+      'name: valid-request-authentication\n  namespace: foo',
+    );
+    const l = inboundOf(compile(ra), httpbin);
+    assert.deepEqual(l.jwtRules, [{ issuer: 'example.com', jwks: '{"keys":[]}' }]);
+    assert.doesNotThrow(() => compileListenerSecurity(l, 'inbound', null));
   });
 
   it('policies attached with targetRef (unsupported) select nothing', () => {
