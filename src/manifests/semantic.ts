@@ -332,6 +332,9 @@ function checkDuplicates(all: readonly ManifestObject[], r: Reporter): void {
   }
 }
 
+/** `retryOn` conditions Istio accepts that sluice's proxies take without acting on them. */
+const IGNORED_RETRY_ON: ReadonlySet<string> = new Set(['retriable-headers', 'envoy-ratelimited']);
+
 function checkVirtualService(o: ManifestObject, idx: Index, r: Reporter): void {
   const s = spec(o);
   asArr(s.gateways).forEach((g, i) => checkGatewayRef(o, ['spec', 'gateways', i], g, idx, r));
@@ -377,6 +380,21 @@ function checkVirtualService(o: ManifestObject, idx: Index, r: Reporter): void {
         r,
       ),
     );
+    // Retry conditions Envoy knows that sluice's proxies accept but never retry on.
+    const retryOn = asStr(asObj(h.retries).retryOn);
+    const ignored = (retryOn ?? '')
+      .split(',')
+      .map((c) => c.trim())
+      .filter((c) => IGNORED_RETRY_ON.has(c));
+    if (ignored.length > 0) {
+      r.add(
+        o,
+        ['spec', 'http', i, 'retries', 'retryOn'],
+        'SLUICE_FIELD_UNSUPPORTED',
+        `retry condition${ignored.length > 1 ? 's' : ''} ${ignored.join(', ')} ${ignored.length > 1 ? 'are' : 'is'} not implemented by sluice and never trigger${ignored.length > 1 ? '' : 's'} a retry (retriable-headers needs Envoy's retriable header list; envoy-ratelimited, Envoy's rate limit service)`,
+        'warning',
+      );
+    }
     // A route mirrors to one destination: `mirror`, else the first of `mirrors`.
     const mirrors = asArr(h.mirrors);
     mirrors.forEach((_, j) => {

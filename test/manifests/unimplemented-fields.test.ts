@@ -124,11 +124,24 @@ const cases: Case[] = [
         /keys of https:\/\/b\.example \(OpenID discovery\), so its tokens are rejected \(401\)/,
     },
   },
+  {
+    name: 'retry conditions the proxies never retry on',
+    yaml: 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\n  namespace: shop\nspec:\n  hosts: [reviews]\n  http:\n    - route: [{destination: {host: reviews}}]\n      retries:\n        attempts: 3\n        retryOn: 5xx,envoy-ratelimited,reset\n',
+    expect: {
+      code: 'SLUICE_FIELD_UNSUPPORTED',
+      line: 12,
+      col: 18,
+      severity: 'warning',
+      path: 'spec.http[0].retries.retryOn',
+      message:
+        /retry condition envoy-ratelimited is not implemented by sluice and never triggers a retry/,
+    },
+  },
 ];
 
 for (const c of cases) {
   test(c.name, () => {
-    const result = load({ 'f.yaml': c.yaml });
+    const result = load({ 'f.yaml': c.yaml }, { references: 'off' });
     assert.deepEqual(
       result.diagnostics.filter((d) => d.severity === 'error'),
       [],
