@@ -8,8 +8,30 @@
  * Response parsing is as strict on framing; a violation becomes a 502 at the edge.
  */
 
-/** Header names are tokens (RFC 9110 5.6.2). */
+/** Methods and header names are tokens (RFC 9110 5.6.2). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Per byte: 0 not a token character, 1 a token character, 2 an upper-case letter. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 2;
+
+/**
+ * The lower-cased header name in `text[start, end)`, or null when it is not a token. One
+ * pass checks and finds upper case; a name already in lower case (HTTP/2 and most proxies
+ * send them so) is not copied again.
+ */
+function headerName(text: string, start: number, end: number): string | null {
+  if (start === end) return null;
+  let upper = false;
+  for (let i = start; i < end; i++) {
+    const t = TCHAR[text.charCodeAt(i)];
+    if (t === 0) return null;
+    if (t === 2) upper = true;
+  }
+  const raw = text.slice(start, end);
+  return upper ? raw.toLowerCase() : raw;
+}
 const DIGITS = /^[0-9]{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9][0-9])(?: (.*))?$/;
 
@@ -144,9 +166,8 @@ function parseFields(
     if (first === 0x20 || first === 0x09) throw new HeadError(errStatus, 'obsolete line folding');
     const colon = text.indexOf(':', pos);
     if (colon === -1 || colon > eol) throw new HeadError(errStatus, 'header line without colon');
-    const rawName = text.slice(pos, colon);
-    if (!TOKEN.test(rawName)) throw new HeadError(errStatus, 'invalid header name');
-    const name = rawName.toLowerCase();
+    const name = headerName(text, pos, colon);
+    if (name === null) throw new HeadError(errStatus, 'invalid header name');
     const value = fieldValue(text, colon + 1, eol);
     names.push(name);
     values.push(value);

@@ -70,6 +70,8 @@ test('request heads refused, with their status', () => {
     ['GET / HTTP/1.1\r\nhost: a\r\n folded', 400], // obs-fold
     ['GET / HTTP/1.1\r\nno colon', 400],
     ['GET / HTTP/1.1\r\nbad[name]: v', 400],
+    ['GET / HTTP/1.1\r\n: empty name', 400],
+    ['GET / HTTP/1.1\r\nn\xe4me: v', 400], // obs-text is not a token character
     ['G@T / HTTP/1.1', 400],
     ['GET  / HTTP/1.1', 400],
     ['GET / x HTTP/1.1', 400],
