@@ -34,13 +34,16 @@
  *   idles at ~49 MB and peaks at ~57 MB under load.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadavg } from 'node:os';
 import { PROXY_V8_FLAGS, proxyCommand } from '../../src/proxy/launch.js';
+import { cpuMs, pssMb, r1, statusMb } from '../support/figures.js';
+
+const cpuSeconds = (pid: number): number => cpuMs(pid) / 1000;
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: number): number => {
@@ -133,19 +136,6 @@ function hey(port: number): { p50: number; p90: number; p99: number } {
   return { p50: pct(50), p90: pct(90), p99: pct(99) };
 }
 
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function rssMb(pid: number, field: 'VmHWM' | 'VmRSS' | 'RssAnon' | 'RssFile'): number {
-  const m = new RegExp(`${field}:\\s+([0-9]+) kB`).exec(
-    readFileSync(`/proc/${pid}/status`, 'utf8'),
-  );
-  return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : NaN;
-}
-
 async function startSluice(upstreamPort: number): Promise<{ child: ChildProcess; port: number }> {
   const boot = {
     apiVersion: 'sluice.dev/v1alpha1',
@@ -221,7 +211,7 @@ async function main(): Promise<void> {
   const sluice = await startSluice(upstreamPort);
   const pid = sluice.child.pid as number;
   await new Promise((r) => setTimeout(r, 500));
-  const idleRss = rssMb(pid, 'VmRSS');
+  const idleRss = r1(statusMb(pid, 'VmRSS'));
 
   // warm-up (JIT, connection pools)
   spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, '-d2s', `http://127.0.0.1:${sluice.port}/`]);
@@ -262,11 +252,12 @@ async function main(): Promise<void> {
     cpu_s_per_1k_req_saturated: r3(((cpu1 - cpu0) / sl.requests) * 1000),
     cpu_s_per_1k_req_at_1000rps: r3(((cpu3 - cpu2) / (RATE * DURATION)) * 1000),
     idle_rss_mb: idleRss,
-    peak_rss_mb: rssMb(pid, 'VmHWM'),
+    peak_rss_mb: r1(statusMb(pid, 'VmHWM')),
     // RSS after load split: private memory, and file pages (the node executable, shared by
-    // every proxy on the host).
-    rss_anon_mb: rssMb(pid, 'RssAnon'),
-    rss_file_mb: rssMb(pid, 'RssFile'),
+    // every proxy on the host); PSS counts each shared page once per process mapping it.
+    rss_anon_mb: r1(statusMb(pid, 'RssAnon')),
+    rss_file_mb: r1(statusMb(pid, 'RssFile')),
+    pss_mb: r1(pssMb(pid)),
     v8_flags: V8_FLAGS.join(' '),
     loadavg_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
   };

@@ -13,10 +13,29 @@ export function pct(xs: readonly number[], p: number): number {
 /** Rounded to one decimal. */
 export const r1 = (x: number): number => Math.round(x * 10) / 10;
 
-/** Resident memory of a process in MB (/proc/PID/status VmRSS); NaN when it is gone. */
-export function rssMb(pid: number | undefined): number {
+/** A memory figure of a process in MB from /proc/PID/status (VmRSS, VmHWM, RssAnon...); NaN when gone. */
+export function statusMb(pid: number | undefined, field = 'VmRSS'): number {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(
+      readFileSync(`/proc/${pid}/status`, 'utf8'),
+    );
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resident memory of a process in MB (VmRSS); NaN when it is gone. */
+export const rssMb = (pid: number | undefined): number => statusMb(pid, 'VmRSS');
+
+/**
+ * Proportional set size in MB (/proc/PID/smaps_rollup): resident pages, each shared page
+ * divided by the number of processes mapping it (the node executable, shared by every proxy
+ * on a host). NaN when the process is gone.
+ */
+export function pssMb(pid: number | undefined): number {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
     return m ? Number(m[1]) / 1024 : NaN;
   } catch {
     return NaN;
