@@ -223,6 +223,7 @@ function checkServiceEntry(o: ManifestObject, r: Reporter): void {
   asArr(s.ports).forEach((p, i) => {
     const port = asObj(p);
     const protocol = (asStr(port.protocol) ?? 'HTTP').toUpperCase();
+    if (protocol === 'GRPC-WEB') warnGrpcWeb(o, i, asStr(port.name) ?? String(port.number), r);
     if (HTTP_PROTOCOLS.has(protocol)) return;
     r.add(
       o,
@@ -513,6 +514,7 @@ function checkServicePorts(o: ManifestObject, r: Reporter): void {
     const name = typeof port.name === 'string' ? port.name : undefined;
     const app = typeof port.appProtocol === 'string' ? port.appProtocol : undefined;
     const protocol = transport === 'TCP' ? portProtocol(name, app) : transport;
+    if (protocol === 'GRPC-WEB') warnGrpcWeb(o, i, name ?? String(port.port), r);
     if (HTTP_PROTOCOLS.has(protocol)) return;
     r.add(
       o,
@@ -522,6 +524,17 @@ function checkServicePorts(o: ManifestObject, r: Reporter): void {
       'warning',
     );
   });
+}
+
+/** A GRPC-WEB port: Istio's proxies translate gRPC-Web to gRPC for the app; sluice's do not. */
+function warnGrpcWeb(o: ManifestObject, i: number, name: string, r: Reporter): void {
+  r.add(
+    o,
+    ['spec', 'ports', i],
+    'SLUICE_FIELD_UNSUPPORTED',
+    `port ${name} is GRPC-WEB: sluice forwards gRPC-Web requests as they are (HTTP/1.1) and does not translate them to gRPC as Istio's proxies do, so the app must serve gRPC-Web itself`,
+    'warning',
+  );
 }
 
 function checkSelector(

@@ -137,6 +137,18 @@ const cases: Case[] = [
         /retry condition envoy-ratelimited is not implemented by sluice and never triggers a retry/,
     },
   },
+  {
+    name: 'a GRPC-WEB Service port (no translation to gRPC)',
+    yaml: 'apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  ports:\n    - {name: http, port: 80}\n    - {name: grpc-web, port: 8080}\n',
+    expect: {
+      code: 'SLUICE_FIELD_UNSUPPORTED',
+      line: 9,
+      col: 7,
+      severity: 'warning',
+      path: 'spec.ports[1]',
+      message: /grpc-web is GRPC-WEB: .*does not translate them to gRPC/,
+    },
+  },
 ];
 
 for (const c of cases) {
