@@ -177,7 +177,7 @@ function endpointsFor(
     // address a client dialled).
     const dns = ['DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS', 'NONE'].includes(svc.resolution ?? '');
     if (dns && !svc.fqdn.includes('*') && Object.keys(subsetLabels ?? {}).length === 0) {
-      endpoints.push({ address: svc.fqdn, port: port.number });
+      endpoints.push({ address: svc.fqdn, port: target });
     }
     return { endpoints, infos };
   }

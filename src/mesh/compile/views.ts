@@ -239,11 +239,9 @@ export class ViewBuilder {
     return this.view({ name: 'outbound', virtualHosts: vhosts }, client, referenced);
   }
 
-  /** Gateways whose selector picks the gateway proxy `p`. */
+  /** Gateways whose selector picks the gateway proxy `p`; one without a selector picks every gateway proxy, as in Istio. */
   gatewaysOf(p: ProxyInstance): GatewayInfo[] {
-    return this.index.gateways.filter(
-      (g) => Object.keys(g.selector).length > 0 && labelsMatch(g.selector, p.labels ?? {}),
-    );
+    return this.index.gateways.filter((g) => labelsMatch(g.selector, p.labels ?? {}));
   }
 
   /**

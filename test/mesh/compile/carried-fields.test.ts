@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compileMesh } from '../../../src/mesh/compile/index.js';
-import { clusterOf, listenerOf, registryOf, sidecar, stateOf } from './helpers.js';
+import { clusterOf, gatewayProxy, listenerOf, registryOf, sidecar, stateOf } from './helpers.js';
 
 const FQDN = (n: string, ns = 'default') => `${n}.${ns}.svc.cluster.local`;
 
@@ -193,6 +193,15 @@ ${spec}`;
     assert.deepEqual(vh('api2.example.com:80'), ['api2.example.com:80', 'api2.example.com']);
   });
 
+  it('DNS without endpoints: the host on the port’s targetPort', () => {
+    const c = compile(`  hosts: [api.example.com]
+  resolution: DNS
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 8080}]`);
+    assert.deepEqual(clusterOf(c, 'outbound|80||api.example.com')?.endpoints, [
+      { address: 'api.example.com', port: 8080 },
+    ]);
+  });
+
   it('DYNAMIC_DNS resolves a named host like DNS', () => {
     const c = compile(`  hosts: [api.example.com]
   resolution: DYNAMIC_DNS
@@ -200,5 +209,42 @@ ${spec}`;
     assert.deepEqual(clusterOf(c, 'outbound|80||api.example.com')?.endpoints, [
       { address: 'api.example.com', port: 80 },
     ]);
+  });
+});
+
+describe('mesh compiler: a Gateway without a selector', () => {
+  it('applies to every gateway proxy, as in Istio', () => {
+    const gw = gatewayProxy('ingress', { istio: 'ingressgateway' });
+    const other = gatewayProxy('internal', { istio: 'internal-gateway' });
+    const r = compileMesh(
+      stateOf(
+        API,
+        `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: everywhere, namespace: default}
+spec:
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [api.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.example.com]
+  gateways: [everywhere]
+  http:
+  - route: [{destination: {host: api, port: {number: 80}}}]`,
+      ),
+      registryOf(gw, other, apiProxy),
+    );
+    for (const p of [gw, other]) {
+      const l = listenerOf(r.configs.get(p.id)!, 'gateway');
+      assert.deepEqual(
+        l.virtualHosts.map((v) => v.domains),
+        [['api.example.com', 'api.example.com:80']],
+        p.id,
+      );
+    }
   });
 });
