@@ -366,10 +366,14 @@ export class ViewBuilder {
       const ports = new Set<number>();
       for (const e of entries) {
         for (const port of e.ports) ports.add(port);
+        // Bound through servers of one port: every request of this VirtualService here arrives
+        // on that server port, so `match.port` is decided now (as Istio's per-port gateway
+        // routes do) rather than against the port the gateway happens to listen on.
+        const only = e.ports.size === 1 ? [...e.ports][0] : undefined;
         routes.push(
           ...compileRoutes(
             e.vs.http,
-            this.routeContext(client, e.vs, e.gateways, referenced, undefined),
+            this.routeContext(client, e.vs, e.gateways, referenced, only),
           ),
         );
       }

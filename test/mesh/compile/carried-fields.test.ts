@@ -248,3 +248,49 @@ spec:
     }
   });
 });
+
+describe('mesh compiler: match.port on gateway routes', () => {
+  it('is decided by the server port the VirtualService is bound through, not the listen port', () => {
+    const gw = gatewayProxy('ingress', { istio: 'ingressgateway' });
+    const r = compileMesh(
+      stateOf(
+        API,
+        `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [api.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.example.com]
+  gateways: [public]
+  http:
+  - name: on-8080
+    match: [{port: 8080}]
+    route: [{destination: {host: api, port: {number: 9000}}}]
+  - name: on-80
+    match: [{port: 80, uri: {prefix: /v1}}]
+    route: [{destination: {host: api}}]`,
+      ),
+      registryOf(gw, apiProxy),
+    );
+    const routes = listenerOf(r.configs.get(gw.id)!, 'gateway').virtualHosts[0]?.routes;
+    assert.deepEqual(
+      routes?.map((x) => ({ name: x.name, match: x.match, route: x.route })),
+      [
+        {
+          name: 'on-80',
+          match: [{ uri: { prefix: '/v1' } }],
+          // No destination port: the service port of the server's port (80), as Istio.
+          route: [{ cluster: `outbound|80||${FQDN('api')}` }],
+        },
+      ],
+    );
+  });
+});
