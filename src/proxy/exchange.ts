@@ -191,6 +191,9 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
   private waiting = false;
   private reused = false;
   private headOut = '';
+  /** When the last try's request went to the upstream, and when its response head came. */
+  private sentAt = 0;
+  private headAt = 0;
   private retries = 0;
   private transparentRetried = false;
   private lastError: RequestError | null = null;
@@ -356,8 +359,9 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
 
   // ---- request body (called by the server connection) ----
 
-  onRequestBody(buf: Buffer): void {
-    this.reqBytes += buf.length;
+  /** `payload`: bytes of body content in `buf` (which may carry chunk framing). */
+  onRequestBody(buf: Buffer, payload: number): void {
+    this.reqBytes += payload;
     if (this.finished) return;
     const conn = this.upConn;
     if (this.replayable) {
@@ -519,6 +523,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     }
     this.upConn = conn;
     this.reused = conn.requests > 1;
+    this.sentAt = now();
     conn.write(this.headOut);
     const chunks = this.chunks;
     if (chunks !== null) {
@@ -595,6 +600,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     this.cancelTimer(T_TRY);
     const host = this.host as Host;
     const t = now();
+    this.headAt = t;
     // gRPC conditions apply to any status: a trailers-only error answers HTTP 200.
     const grpcRetry = ((this.route as CompiledRoute).retry.on & R_GRPC) !== 0;
     if ((h.status >= 400 || grpcRetry) && this.statusRetriable(h)) {
@@ -682,8 +688,8 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     if (!this.conn.writeBody(buf.subarray(start, end))) this.pauseUpstream();
   }
 
-  onUpstreamBody(buf: Buffer): void {
-    this.resBytes += buf.length;
+  onUpstreamBody(buf: Buffer, payload: number): void {
+    this.resBytes += payload;
     if (this.decoder !== null) {
       try {
         this.decoder.feed(buf, 0);
@@ -874,6 +880,8 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
         status: this.status,
         flags: this.flags || '-',
         durationMs: Math.round(duration * 1000) / 1000,
+        // Envoy's upstream service time: request sent to response head, on the last try.
+        upstreamMs: this.headAt === 0 ? -1 : Math.round((this.headAt - this.sentAt) * 1000) / 1000,
         requestBytes: this.reqBytes,
         responseBytes: this.resBytes,
         upstream: this.host?.key ?? '-',

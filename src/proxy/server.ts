@@ -626,9 +626,9 @@ export class ServerConnection implements TimerTarget, Downstream {
       const avail = d.length - start;
       if (avail <= this.remaining) {
         this.remaining -= avail;
-        if (avail > 0) ex.onRequestBody(start === 0 ? d : d.subarray(start));
+        if (avail > 0) ex.onRequestBody(start === 0 ? d : d.subarray(start), avail);
       } else {
-        ex.onRequestBody(d.subarray(start, start + this.remaining));
+        ex.onRequestBody(d.subarray(start, start + this.remaining), this.remaining);
         this.buf = d.subarray(start + this.remaining);
         this.remaining = 0;
       }
@@ -637,6 +637,7 @@ export class ServerConnection implements TimerTarget, Downstream {
     }
     const parser = this.chunked as ChunkedParser;
     let end: number;
+    const before = parser.dataBytes;
     try {
       end = parser.feed(d, start);
     } catch (e) {
@@ -647,7 +648,10 @@ export class ServerConnection implements TimerTarget, Downstream {
       this.destroyAfterWrite();
       return;
     }
-    if (end > start) ex.onRequestBody(start === 0 && end === d.length ? d : d.subarray(start, end));
+    if (end > start) {
+      const b = start === 0 && end === d.length ? d : d.subarray(start, end);
+      ex.onRequestBody(b, parser.dataBytes - before);
+    }
     if (parser.done) {
       if (end < d.length) this.buf = d.subarray(end);
       this.requestEnded();

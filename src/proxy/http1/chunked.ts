@@ -30,6 +30,8 @@ export class ChunkedParser {
   private size = 0;
   private sizeDigits = 0;
   private remaining = 0;
+  /** Chunk data bytes (the message body without its framing) consumed since reset. */
+  dataBytes = 0;
   /** Bytes of trailer lines seen, bounded against abuse. */
   private trailerBytes = 0;
   private readonly sink: ChunkSink | null;
@@ -51,6 +53,7 @@ export class ChunkedParser {
     this.sizeDigits = 0;
     this.remaining = 0;
     this.trailerBytes = 0;
+    this.dataBytes = 0;
   }
 
   /**
@@ -66,6 +69,7 @@ export class ChunkedParser {
           const n = Math.min(this.remaining, len - i);
           if (this.sink !== null) this.sink.onChunkData(buf, i, i + n);
           this.remaining -= n;
+          this.dataBytes += n;
           i += n;
           if (this.remaining === 0) this.state = S_DATA_CR;
           continue;

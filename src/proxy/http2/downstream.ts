@@ -198,10 +198,11 @@ export class H2Downstream implements Downstream, ChunkSink {
           this.chunkRequest
             ? Buffer.concat([Buffer.from(`${d.length.toString(16)}\r\n`, 'latin1'), d, CRLF])
             : d,
+          d.length,
         );
       });
       stream.on('end', () => {
-        if (this.chunkRequest) ex.onRequestBody(LAST_CHUNK);
+        if (this.chunkRequest) ex.onRequestBody(LAST_CHUNK, 0);
         ex.onRequestBodyEnd();
       });
     }

@@ -252,6 +252,7 @@ export class H2UpstreamStream implements UpstreamStream, ChunkSink {
         this.framed
           ? Buffer.concat([Buffer.from(`${d.length.toString(16)}\r\n`, 'latin1'), d, CRLF])
           : d,
+        d.length,
       );
     });
     stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
@@ -327,7 +328,9 @@ export class H2UpstreamStream implements UpstreamStream, ChunkSink {
     const user = this.user;
     if (user === null || this.done) return;
     if (!this.gotResponse) return; // 'close' reports it
-    if (this.framed) user.onUpstreamBody(Buffer.from(`0\r\n${this.trailerBlock}\r\n`, 'latin1'));
+    if (this.framed) {
+      user.onUpstreamBody(Buffer.from(`0\r\n${this.trailerBlock}\r\n`, 'latin1'), 0);
+    }
     this.finish();
     user.onUpstreamEnd();
   }

@@ -49,10 +49,11 @@ export interface UpstreamUser {
   onUpstreamTrailers?(names: string[], values: string[]): void;
   onUpstreamHead(head: ResponseHead): void;
   /**
-   * Raw body bytes as they arrived (chunk framing included for chunked bodies). `buf` is
-   * valid only during the call: a user that keeps it calls `keepRead()` (read-buffer.ts).
+   * Raw body bytes as they arrived (chunk framing included for chunked bodies), of which
+   * `payload` are body content (the rest is framing). `buf` is valid only during the call: a
+   * user that keeps it calls `keepRead()` (read-buffer.ts).
    */
-  onUpstreamBody(buf: Buffer): void;
+  onUpstreamBody(buf: Buffer, payload: number): void;
   onUpstreamEnd(): void;
   /** End of one read from the upstream: writes buffered since the head may go out now. */
   onUpstreamFlush(): void;
@@ -268,10 +269,10 @@ export class ClientConnection implements UpstreamStream {
         const avail = d.length - start;
         if (avail <= this.remaining) {
           this.remaining -= avail;
-          user.onUpstreamBody(start === 0 ? d : d.subarray(start));
+          user.onUpstreamBody(start === 0 ? d : d.subarray(start), avail);
         } else {
           // More than the body: a broken upstream (or pipelining we never asked for).
-          user.onUpstreamBody(d.subarray(start, start + this.remaining));
+          user.onUpstreamBody(d.subarray(start, start + this.remaining), this.remaining);
           this.remaining = 0;
           this.keepAlive = false;
         }
@@ -280,14 +281,17 @@ export class ClientConnection implements UpstreamStream {
       }
       case BODY_CHUNKED: {
         let end: number;
+        const before = this.chunked.dataBytes;
         try {
           end = this.chunked.feed(d, start);
         } catch (e) {
           this.protocolError(e instanceof ChunkedError ? e.message : 'bad chunked body');
           return;
         }
-        if (end > start)
-          user.onUpstreamBody(start === 0 && end === d.length ? d : d.subarray(start, end));
+        if (end > start) {
+          const b = start === 0 && end === d.length ? d : d.subarray(start, end);
+          user.onUpstreamBody(b, this.chunked.dataBytes - before);
+        }
         if (this.chunked.done) {
           if (end < d.length) this.keepAlive = false;
           this.responseComplete();
@@ -295,7 +299,7 @@ export class ClientConnection implements UpstreamStream {
         return;
       }
       case BODY_CLOSE:
-        user.onUpstreamBody(start === 0 ? d : d.subarray(start));
+        user.onUpstreamBody(start === 0 ? d : d.subarray(start), d.length - start);
         return;
     }
   }
