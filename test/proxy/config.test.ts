@@ -14,6 +14,7 @@ import {
   config,
   request,
   startProxy,
+  startProxyInProcess,
   upstream,
   withCleanup,
 } from './helpers.js';
@@ -29,7 +30,7 @@ test('config file: re-read on change, bad versions rejected, previous keeps runn
     const file = join(dir, 'proxy-config.json');
     const clusters = [cluster('a', [a.port]), cluster('b', [b.port])];
     await writeFile(file, JSON.stringify(config([{ route: [{ cluster: 'a' }] }], clusters, 'v1')));
-    const { proxy, port, admin } = await startProxy(bootstrap({ file }));
+    const { proxy, port, admin } = await startProxyInProcess(bootstrap({ file }));
     defer(() => proxy.stop());
     assert.equal(proxy.version, 'v1');
     assert.equal((await request(port)).body, 'ok a');
@@ -87,7 +88,7 @@ test('a swap never fails a request in flight: it finishes on the version it star
     const other = await upstream('other');
     defer(() => other.close());
     const clusters = [cluster('slow', [slow.port]), cluster('other', [other.port])];
-    const { proxy, port } = await startProxy(
+    const { proxy, port } = await startProxyInProcess(
       bootstrap(config([{ route: [{ cluster: 'slow' }] }], clusters, 'v1')),
     );
     defer(() => proxy.stop());

@@ -13,6 +13,7 @@ import {
   rawUpstream,
   request,
   startProxy,
+  startProxyInProcess,
   upstream,
   withCleanup,
 } from './helpers.js';
@@ -361,7 +362,7 @@ test('http2MaxRequests: requests past the limit in flight on an HTTP2 cluster an
       stream.end('ok');
     });
     defer(() => up.close());
-    const { proxy, port } = await startProxy(
+    const { proxy, port } = await startProxyInProcess(
       bootstrap(
         config(
           [{ route: [{ cluster: 'up' }], retries: { attempts: 0 } }],

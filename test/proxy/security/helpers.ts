@@ -8,7 +8,7 @@ import type { Cluster, Listener, ProxyConfig } from '../../../src/api/proxy-conf
 import { CertificateAuthority } from '../../../src/mesh/ca/index.js';
 import { generateKeyAndCsr } from '../../../src/proxy/security/index.js';
 import type { IdentityMaterial } from '../../../src/proxy/security/identity.js';
-import { bootstrap, silent, startProxy, type Response } from '../helpers.js';
+import { bootstrap, silent, startProxyInProcess, type Response } from '../helpers.js';
 
 export type { Response };
 
@@ -117,7 +117,7 @@ async function proxyOf(
     },
     listeners: { [listener]: { port: 0 }, admin: { port: 0 } },
   });
-  const p = await startProxy(b);
+  const p = await startProxyInProcess(b);
   if (identity !== null) {
     const r = p.proxy.setIdentity(identity);
     if (!r.ok) throw new Error(`identity: ${r.error?.message}`);

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { bootstrap, request, startProxy, upstream, withCleanup } from '../helpers.js';
+import { bootstrap, request, startProxyInProcess, upstream, withCleanup } from '../helpers.js';
 import {
   clientProxy,
   inboundConfig,
@@ -235,7 +235,7 @@ test('bootstrap security files give a static identity (and unreadable files leav
       trustBundleFile: join(dir, `${prefix}ca.pem`),
     });
     const start = async (security: ReturnType<typeof files>) => {
-      const p = await startProxy(
+      const p = await startProxyInProcess(
         bootstrap(inboundConfig(app.port, { tls: { mode: 'STRICT' } }), {
           listeners: { inbound: { port: 0 }, admin: { port: 0 } },
           security,
