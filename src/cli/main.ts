@@ -111,6 +111,10 @@ export function buildProgram(
       'TLS certificates of Gateway credentialNames: <dir>/<name>/tls.crt and tls.key (default: <state-dir>/credentials)',
     )
     .option(
+      '--access-log <fraction>',
+      'fraction 0..1 of requests each proxy logs as a JSON line in its sidecar log (default 0: off)',
+    )
+    .option(
       '--scrape-interval <duration>',
       'scrape interval of the started Prometheus or the builtin provider',
       '5s',

@@ -20,6 +20,7 @@ export interface UpOptions {
   prometheus: string;
   scrapeInterval?: string;
   gatewayCredentials?: string;
+  accessLog?: string;
   webhookSecretFile?: string;
   tokenEnv?: string;
   tokenFile?: string;
@@ -118,6 +119,12 @@ export async function runUp(opts: UpOptions): Promise<number> {
       `--scrape-interval must be a duration of at least 1s (got ${JSON.stringify(opts.scrapeInterval)})`,
     );
   }
+  const accessLogSampling = opts.accessLog === undefined ? 0 : Number(opts.accessLog);
+  if (!(accessLogSampling >= 0 && accessLogSampling <= 1)) {
+    throw new UsageError(
+      `--access-log must be a fraction of requests from 0 to 1 (got ${JSON.stringify(opts.accessLog)})`,
+    );
+  }
   const commitStatus = commitStatusFrom(opts);
   const webhookSecret = opts.webhookSecretFile
     ? readFileSync(opts.webhookSecretFile, 'utf8').trim()
@@ -140,6 +147,7 @@ export async function runUp(opts: UpOptions): Promise<number> {
       ...(opts.gatewayCredentials
         ? { gatewayCredentialsDir: resolve(opts.gatewayCredentials) }
         : {}),
+      ...(accessLogSampling > 0 ? { accessLogSampling } : {}),
     },
     ...(commitStatus ? { commitStatus } : {}),
     ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),

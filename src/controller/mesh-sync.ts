@@ -23,6 +23,8 @@ export interface MeshSyncOptions {
   /** Istio's auto-mTLS (default true: proxies get workload certificates over discovery). */
   autoMtls?: boolean;
   trustDomain?: string;
+  /** Fraction of requests the proxies write to their access log (default 0: off). */
+  accessLogSampling?: number;
   /** Called with each compile's problems that were not reported before (for events). */
   onProblems?: (problems: MeshCompilation['problems']) => void;
 }
@@ -61,6 +63,7 @@ export class MeshSync implements MeshTarget {
     const result = compileMesh(this.state, this.opts.registry(), this.previous, {
       autoMtls: this.opts.autoMtls ?? true,
       ...(this.opts.trustDomain ? { trustDomain: this.opts.trustDomain } : {}),
+      ...(this.opts.accessLogSampling ? { accessLogSampling: this.opts.accessLogSampling } : {}),
     });
     this.previous = result;
     this.compiles++;

@@ -80,6 +80,11 @@ export interface RunnerOptions {
      * Kubernetes TLS secret holds). Default `<stateDir>/credentials`.
      */
     gatewayCredentialsDir?: string;
+    /**
+     * Fraction 0..1 of requests each proxy writes to its access log (JSON lines in its
+     * sidecar log file). Default 0: off.
+     */
+    accessLogSampling?: number;
   };
 }
 
@@ -514,6 +519,7 @@ async function startFleet(opts: RunnerOptions, store: StateStore, log: Logger): 
     registry,
     logger: log,
     autoMtls: fleetOpts.autoMtls ?? true,
+    ...(fleetOpts.accessLogSampling ? { accessLogSampling: fleetOpts.accessLogSampling } : {}),
     onProblems: (problems) => {
       for (const p of problems.slice(0, 20)) {
         store.appendEvent({

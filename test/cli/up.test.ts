@@ -229,3 +229,18 @@ test('conflicting credential flags are a usage error (exit 2)', async () => {
   assert.equal(await r.exit, 2);
   assert.match(r.stderr(), /one kind of credentials/);
 });
+
+test('bad --access-log, --interval and --scrape-interval values are usage errors (exit 2)', async () => {
+  const repo = WorkRepo.init(tmp.make());
+  repo.commit({ 'a.yaml': service('a') });
+  for (const [args, message] of [
+    [['--access-log', '2'], /--access-log must be a fraction of requests from 0 to 1 \(got "2"\)/],
+    [['--access-log', 'half'], /--access-log must be a fraction/],
+    [['--interval', '5ms'], /--interval must be a duration of at least 1s/],
+    [['--scrape-interval', 'soon'], /--scrape-interval must be a duration of at least 1s/],
+  ] as const) {
+    const r = up(repo.dir, join(tmp.make(), 'state'), [...args]);
+    assert.equal(await r.exit, 2, args.join(' '));
+    assert.match(r.stderr(), message);
+  }
+});

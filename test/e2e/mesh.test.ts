@@ -3,7 +3,7 @@
 // discovery with the CA, and the mesh compiler. Requests go through the gateway, as a user's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -187,6 +187,7 @@ spec:
 
 /** `<dir>/shop-cert/tls.crt|key`: the gateway's credential for shop.example.com (openssl). */
 let credentials = '';
+let stateDir = '';
 
 before(async () => {
   credentials = tmp.make('sluice-mesh-credentials-');
@@ -209,10 +210,15 @@ before(async () => {
   c = await startController({
     source: repo.dir,
     intervalMs: 3_600_000,
-    stateDir: join(tmp.make('sluice-mesh-state-'), 'state'),
+    stateDir: (stateDir = join(tmp.make('sluice-mesh-state-'), 'state')),
     listen: '127.0.0.1:0',
     logger: pino({ level: 'silent' }),
-    fleet: { gatewayListen: '127.0.0.1:0', prometheus: 'off', gatewayCredentialsDir: credentials },
+    fleet: {
+      gatewayListen: '127.0.0.1:0',
+      prometheus: 'off',
+      gatewayCredentialsDir: credentials,
+      accessLogSampling: 1,
+    },
   });
   // Ready: every replica ready, every proxy SYNCED, and the chain answers through the gateway.
   await waitFor(
@@ -295,6 +301,40 @@ test('gateway → frontend → backend: header routing and weighted routing', as
     `a 70/30 split reaches both: ${JSON.stringify([...seen])}`,
   );
   assert.equal((seen.get('v1') ?? 0) + (seen.get('v2') ?? 0), 60);
+});
+
+/** Access-log lines (the proxies' JSON lines of component access-log) in the fleet's log files. */
+function accessLines(): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  const logs = join(stateDir, 'logs');
+  for (const f of readdirSync(logs, { recursive: true }) as string[]) {
+    if (!f.endsWith('.log')) continue;
+    for (const line of readFileSync(join(logs, f), 'utf8').split('\n')) {
+      if (!line.includes('"access-log"')) continue;
+      try {
+        out.push({ ...(JSON.parse(line) as Record<string, unknown>), file: f });
+      } catch {
+        /* a line being written */
+      }
+    }
+  }
+  return out;
+}
+
+test('--access-log: the gateway and the sidecars log the request under one request id', async () => {
+  const id = `e2e-access-${Date.now()}`;
+  assert.equal((await get('/', { 'x-request-id': id })).status, 200);
+  const lines = await waitFor(() => {
+    const mine = accessLines().filter((l) => l.requestId === id);
+    const listeners = new Set(mine.map((l) => l.listener));
+    return listeners.has('gateway') && listeners.has('inbound') ? mine : null;
+  }, 'access-log lines of the gateway and a sidecar');
+  const gw = lines.find((l) => l.listener === 'gateway') as Record<string, unknown>;
+  assert.equal(gw.status, 200);
+  assert.equal(gw.path, '/');
+  assert.match(String(gw.file), /^istio-system\//);
+  const inbound = lines.find((l) => l.listener === 'inbound') as Record<string, unknown>;
+  assert.match(String(inbound.file), /\.sidecar\.log$/);
 });
 
 test('an HTTPS Gateway server: TLS terminated at the gateway with its credentialName', async () => {

@@ -31,6 +31,11 @@ export interface CompileOptions {
   autoMtls?: boolean;
   /** Trust domain of SPIFFE ids and principals. Default `cluster.local`. */
   trustDomain?: string;
+  /**
+   * Fraction 0..1 of requests every proxy writes to its access log (Istio's mesh-wide
+   * `accessLogFile`, sampled). Default 0: off.
+   */
+  accessLogSampling?: number;
 }
 
 export interface MeshCompilation {
@@ -78,12 +83,18 @@ export function configJson(config: ProxyConfig): string {
   return (
     `{"apiVersion":${JSON.stringify(config.apiVersion)},"kind":"ProxyConfig",` +
     `"version":${JSON.stringify(config.version)},"listeners":[${listeners.join(',')}],` +
-    `"clusters":[${clusters.join(',')}]}`
+    `"clusters":[${clusters.join(',')}]` +
+    (config.accessLog !== undefined ? `,"accessLog":${JSON.stringify(config.accessLog)}}` : '}')
   );
 }
 
-function assemble(views: readonly View[], previous: ProxyConfig | undefined): ProxyConfig {
-  const version = contentHash(views.map((v) => v.hash).join('|'));
+function assemble(
+  views: readonly View[],
+  previous: ProxyConfig | undefined,
+  accessLogSampling: number,
+): ProxyConfig {
+  const log = accessLogSampling > 0 ? `|log:${accessLogSampling}` : '';
+  const version = contentHash(views.map((v) => v.hash).join('|') + log);
   // Unchanged: hand back the previous object, so callers can compare by reference.
   if (previous !== undefined && previous.version === version) return previous;
   // concat copies each view's array in one go (much cheaper than pushing element by element).
@@ -94,6 +105,7 @@ function assemble(views: readonly View[], previous: ProxyConfig | undefined): Pr
     version,
     listeners: views.map((v) => v.listener),
     clusters,
+    ...(accessLogSampling > 0 ? { accessLog: { sampling: accessLogSampling } } : {}),
   };
   sources.set(config, views);
   return config;
@@ -147,7 +159,7 @@ export function compileMesh(
         p.kind === 'gateway'
           ? [builder.gateway(p)]
           : [viewOf(p.namespace).view, inbound(index, security, p)];
-      config = assemble(views, prev);
+      config = assemble(views, prev, options.accessLogSampling ?? 0);
     } catch (e) {
       // A defect or an input shape nothing else caught: this proxy keeps its last config.
       problems.push({

@@ -37,6 +37,9 @@ describe('mesh compiler: determinism and incremental versions', () => {
     const a = compileMesh(stateOf(...texts), registry);
     for (const config of a.configs.values())
       assert.equal(configJson(config), JSON.stringify(config));
+    const logged = compileMesh(stateOf(...texts), registry, undefined, { accessLogSampling: 0.25 });
+    for (const config of logged.configs.values())
+      assert.equal(configJson(config), JSON.stringify(config));
     const plain = JSON.parse(JSON.stringify([...a.configs.values()][0]));
     assert.equal(configJson(plain), JSON.stringify(plain));
   });
@@ -161,5 +164,16 @@ spec:
     assert.ok(r.problems.some((p) => p.code === 'SLUICE_MESH_PROXY_INVALID'));
     assert.equal(r.configs.has(bad.id), false);
     assert.equal(r.configs.size, registry.proxies.length);
+  });
+
+  it('accessLogSampling: every proxy config carries it, and its versions move with it', () => {
+    const off = compileMesh(stateOf(...texts), registry);
+    const on = compileMesh(stateOf(...texts), registry, off, { accessLogSampling: 0.25 });
+    assert.equal(on.changed.size, registry.proxies.length);
+    for (const [id, config] of on.configs) {
+      assert.deepEqual(config.accessLog, { sampling: 0.25 }, id);
+      assert.equal(off.configs.get(id)?.accessLog, undefined, id);
+      assert.notEqual(config.version, off.configs.get(id)?.version, id);
+    }
   });
 });
