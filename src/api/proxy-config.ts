@@ -358,6 +358,12 @@ export const GatewayServer = Struct({
   hosts: Type.Array(Type.String(), { minItems: 1 }),
   /** Terminate TLS for these hosts (chosen by SNI); absent: plaintext HTTP. */
   tls: Opt(GatewayServerTls),
+  /**
+   * The Istio Gateway server's port number. Requests this server takes are on this port:
+   * route `port` matches and authorization `ports` see it, whatever port the proxy listens
+   * on. Absent: the port of the request's Host, else the listener's.
+   */
+  port: Opt(PortNumber()),
   /** Plaintext server: answer every request with 301 to the https:// URL. */
   httpsRedirect: Opt(Type.Boolean()),
 });
@@ -375,6 +381,22 @@ export const Listener = Struct({
   jwtRules: Opt(Type.Array(JwtRule)),
   /** AuthorizationPolicies of this workload. Absent or no policies: allow all. */
   authorization: Opt(Authorization),
+  /**
+   * Inbound: the workload port a request reaches, by the port it was sent to (its Host's,
+   * the service port): `byPort[port]`, else `default` (as the routes send it). Port-level
+   * mTLS and authorization `ports` are decided on this port, so a request is checked for the
+   * port it actually reaches, whatever its Host says. Absent: the request's own port.
+   */
+  targetPorts: Opt(
+    Struct({
+      default: PortNumber(),
+      byPort: Opt(
+        Type.Record(Type.String({ pattern: '^[1-9][0-9]{0,4}$' }), PortNumber(), {
+          description: 'request port → workload port',
+        }),
+      ),
+    }),
+  ),
   /**
    * Gateway servers (the `gateway` listener). Absent: every request is served as plain HTTP.
    * Present: a TLS ClientHello is terminated with the certificate of the server whose hosts

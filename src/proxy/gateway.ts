@@ -43,6 +43,8 @@ interface CompiledServer {
   readonly hosts: HostSet;
   readonly httpsRedirect: boolean;
   readonly context: tls.SecureContext | null;
+  /** The Gateway server's port; 0 when the config does not say. */
+  readonly port: number;
 }
 
 /** Where certificate files are looked up. */
@@ -74,7 +76,12 @@ export class CompiledGateway {
       }
       const hosts = new HostSet(s.hosts);
       if (s.tls === undefined) {
-        plainServers.push({ hosts, httpsRedirect: s.httpsRedirect === true, context: null });
+        plainServers.push({
+          hosts,
+          httpsRedirect: s.httpsRedirect === true,
+          context: null,
+          port: s.port ?? 0,
+        });
         return;
       }
       const t = s.tls;
@@ -106,7 +113,7 @@ export class CompiledGateway {
       } catch (e) {
         throw new ConfigCompileError(`${at}.tls: ${(e as Error).message}`);
       }
-      tlsServers.push({ hosts, httpsRedirect: false, context });
+      tlsServers.push({ hosts, httpsRedirect: false, context, port: s.port ?? 0 });
     });
     this.tlsServers = tlsServers;
     this.plainServers = plainServers;
@@ -184,7 +191,8 @@ export class CompiledGateway {
 
 /**
  * server: the Gateway server a request belongs to. No server of its kind (TLS or plain)
- * lists its host: 404 NR. A plaintext server with httpsRedirect answers 301 to https.
+ * lists its host: 404 NR. A plaintext server with httpsRedirect answers 301 to https. The
+ * request is on the server's port from here on (route `port` matches, authorization).
  */
 export class GatewayServerFilter implements Filter {
   readonly name = 'gateway-server';
@@ -193,6 +201,7 @@ export class GatewayServerFilter implements Filter {
     const host = bareHost(ex.authority);
     const s = this.gateway.serverFor(host, ex.conn.secure);
     if (s === null) throw new NoRouteError(`no gateway server for host ${host}`);
+    if (s.port !== 0) ex.port = s.port;
     if (s.httpsRedirect) {
       ex.respond(301, '', `location: https://${host}${ex.path}${ex.query}\r\n`, '');
       return;

@@ -135,3 +135,54 @@ test('gateway: TLS terminated per server by SNI (files and credentialName), host
     assert.equal(proxy.version, 'v1');
     assert.equal((await get(port, 'a.example.com', caA)).status, 200);
   }));
+
+test('gateway: a request is on its Gateway server port (80 plain, 443 TLS) for route port matches', () =>
+  withCleanup(async (defer) => {
+    const web = await upstream('web', (_req, res) => res.end('web'));
+    defer(() => web.close());
+    const secure = await upstream('secure', (_req, res) => res.end('secure'));
+    defer(() => secure.close());
+    const cfg: ProxyConfig = {
+      apiVersion: 'sluice.dev/v1alpha1',
+      kind: 'ProxyConfig',
+      version: 'v1',
+      listeners: [
+        {
+          name: 'gateway',
+          servers: [
+            {
+              hosts: ['a.example.com'],
+              port: 443,
+              tls: { serverCertificate: 'a.crt', privateKey: 'a.key' },
+            },
+            { hosts: ['a.example.com'], port: 80 },
+          ],
+          virtualHosts: [
+            {
+              name: 'a',
+              domains: ['a.example.com'],
+              routes: [
+                { match: [{ port: 443 }], route: [{ cluster: 'secure' }] },
+                { match: [{ port: 80 }], route: [{ cluster: 'web' }] },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: [cluster('web', [web.port]), cluster('secure', [secure.port])],
+    };
+    const proxy = new Proxy({
+      bootstrap: bootstrap(cfg, { listeners: { gateway: { port: 0 }, admin: { port: 0 } } }),
+      log: silent,
+      baseDir: dir,
+    });
+    await proxy.start();
+    defer(() => proxy.stop());
+    const port = proxy.ports().gateway as number;
+    // The proxy listens on one OS-chosen port; the Host names that port or none.
+    for (const host of ['a.example.com', `a.example.com:${port}`]) {
+      assert.equal((await request(port, { headers: { host } })).body, 'web', host);
+    }
+    const tlsAnswer = await get(port, 'a.example.com', readFileSync(join(dir, 'a.crt')));
+    assert.equal(tlsAnswer.body, 'secure');
+  }));

@@ -14,9 +14,28 @@ import { normalizeIp } from './match.js';
 import { PeerAuthPolicy, PortMtlsFilter } from './peer-auth.js';
 import { SecurityCounters, type SecurityRuntime } from './runtime.js';
 
+/**
+ * The workload port a request reaches (Listener.targetPorts): mapped from the port it was
+ * sent to, else the default; without a map, the request's own port.
+ */
+export class TargetPorts {
+  private readonly byPort: ReadonlyMap<number, number>;
+  private readonly fallback: number;
+  constructor(t: Listener['targetPorts']) {
+    this.byPort = new Map(Object.entries(t?.byPort ?? {}).map(([k, v]) => [Number(k), v]));
+    this.fallback = t?.default ?? 0;
+  }
+  of(port: number): number {
+    return this.fallback === 0 ? port : (this.byPort.get(port) ?? this.fallback);
+  }
+}
+
 /** An exchange seen as authorization input (one small object per authorized request). */
 class ExchangeInput implements AuthzInput {
-  constructor(private readonly ex: Exchange) {}
+  constructor(
+    private readonly ex: Exchange,
+    private readonly targets: TargetPorts,
+  ) {}
   get principal(): string {
     return this.ex.conn.peer?.principal ?? '';
   }
@@ -33,7 +52,7 @@ class ExchangeInput implements AuthzInput {
     return normalizeIp(this.ex.conn.socket.localAddress ?? '');
   }
   get destinationPort(): number {
-    return this.ex.port;
+    return this.targets.of(this.ex.port);
   }
   get host(): string {
     return this.ex.authority;
@@ -59,9 +78,10 @@ export class AuthzFilter implements Filter {
   constructor(
     private readonly authz: CompiledAuthorization,
     private readonly rt: SecurityRuntime | null,
+    private readonly targets: TargetPorts,
   ) {}
   handle(ex: Exchange, next: Next): void {
-    const input = new ExchangeInput(ex);
+    const input = new ExchangeInput(ex, this.targets);
     const r = this.authz.evaluate(input);
     if (r.audited.length > 0 && this.rt !== null) {
       this.rt.counters.rbacAudited++;
@@ -108,11 +128,12 @@ export function compileListenerSecurity(
   if (l.tls === undefined && l.jwtRules === undefined && l.authorization === undefined)
     return NO_SECURITY;
   const counters = rt?.counters ?? new SecurityCounters();
+  const targets = new TargetPorts(l.targetPorts);
   const filters: Filter[] = [];
   let peerAuth: PeerAuthPolicy | null = null;
   if (l.tls !== undefined) {
     peerAuth = new PeerAuthPolicy(l.tls);
-    if (peerAuth.needsRequestCheck) filters.push(new PortMtlsFilter(peerAuth, counters));
+    if (peerAuth.needsRequestCheck) filters.push(new PortMtlsFilter(peerAuth, counters, targets));
   }
   if (l.jwtRules !== undefined && l.jwtRules.length > 0)
     filters.push(new JwtFilter(l.jwtRules, `${where}.jwtRules`, rt));
@@ -123,7 +144,7 @@ export function compileListenerSecurity(
     } catch (e) {
       throw new ConfigCompileError((e as Error).message);
     }
-    if (!authz.empty) filters.push(new AuthzFilter(authz, rt));
+    if (!authz.empty) filters.push(new AuthzFilter(authz, rt, targets));
   }
   return { filters, peerAuth };
 }

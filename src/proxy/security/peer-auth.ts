@@ -66,9 +66,11 @@ export class PortMtlsFilter implements Filter {
   constructor(
     private readonly policy: PeerAuthPolicy,
     private readonly counters: SecurityCounters,
+    /** The workload port a request reaches (its own port without a map). */
+    private readonly targets: { of(port: number): number },
   ) {}
   handle(ex: Exchange, next: Next): void {
-    if (ex.conn.peer === null && this.policy.plaintextRefused(ex.port)) {
+    if (ex.conn.peer === null && this.policy.plaintextRefused(this.targets.of(ex.port))) {
       this.counters.plaintextRefused++;
       ex.conn.destroy();
       return;

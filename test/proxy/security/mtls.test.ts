@@ -145,6 +145,48 @@ test('port-level STRICT on a PERMISSIVE listener refuses plaintext requests to t
     );
   }));
 
+test('targetPorts: port-level mTLS and authorization ports are decided on the workload port a request reaches, not its Host port', () =>
+  withCleanup(async (defer) => {
+    const ca = await newCa();
+    const app = await upstream('app');
+    defer(() => app.close());
+    // Service port 9080 reaches workload port 9080; anything else reaches 9443 (STRICT).
+    const targetPorts = { default: 9443, byPort: { '9080': 9080 } };
+    const server = await serverProxy(
+      inboundConfig(app.port, {
+        tls: { mode: 'PERMISSIVE', portLevel: { '9443': 'STRICT' } },
+        targetPorts,
+      }),
+      await issue(ca, 'default', 'server'),
+    );
+    defer(() => server.proxy.stop());
+    assert.equal((await request(server.inbound, { headers: { host: 'server:9080' } })).status, 200);
+    // No port, or a port nothing maps: the request reaches 9443, so plaintext is refused.
+    for (const host of ['server', 'server:1234', 'server:9443']) {
+      await assert.rejects(
+        request(server.inbound, { headers: { host } }),
+        /hang up|ECONNRESET/,
+        host,
+      );
+    }
+    // Authorization: a DENY on port 9443 applies to every request that reaches it.
+    const deny = {
+      name: 'default/deny-9443',
+      action: 'DENY' as const,
+      rules: [{ to: [{ operation: { ports: ['9443'] } }] }],
+    };
+    assert.ok(
+      server.proxy.apply(
+        inboundConfig(app.port, { targetPorts, authorization: { policies: [deny] } }, 'v2'),
+        'test',
+      ).ok,
+    );
+    assert.equal((await request(server.inbound, { headers: { host: 'server:9080' } })).status, 200);
+    for (const host of ['server', 'server:1234', 'server:9443']) {
+      assert.equal((await request(server.inbound, { headers: { host } })).status, 403, host);
+    }
+  }));
+
 test('wrong CA, unexpected SPIFFE id and no identity are refused (503 UF at the client)', () =>
   withCleanup(async (defer) => {
     const ca = await newCa();
