@@ -291,7 +291,8 @@ export class ViewBuilder {
     const seen = new Set<string>();
     let needed = false;
     for (const [s, how] of served) {
-      const server: GatewayServer = { hosts: s.hosts.map((h) => h.host) };
+      // The port: requests this server takes match routes and policies on it.
+      const server: GatewayServer = { hosts: s.hosts.map((h) => h.host), port: s.port };
       if (s.name !== undefined) server.name = s.name;
       const t = s.tls;
       if (how === 'https') {
@@ -454,6 +455,20 @@ export function inbound(index: MeshIndex, security: SecurityIndex, p: ProxyInsta
     virtualHosts: [{ name: 'inbound', domains: ['*'], routes }],
     tls: security.inboundTls(p, portMap),
   };
+  // The workload port each request reaches, as the routes above send it: port-level mTLS and
+  // authorization ports are decided on it, not on the port a client wrote in its Host.
+  const containerOf = (cluster: string): number =>
+    appPorts.find((a) => byContainer.get(a.containerPort) === cluster)?.containerPort ?? 0;
+  const fallbackPort = fallback === undefined ? 0 : containerOf(fallback);
+  if (fallbackPort > 0) {
+    const byPort: Record<string, number> = {};
+    for (const m of mappings) {
+      const cp = containerOf(m.cluster);
+      if (cp !== fallbackPort) byPort[String(m.servicePort)] = cp;
+    }
+    listener.targetPorts = { default: fallbackPort };
+    if (Object.keys(byPort).length > 0) listener.targetPorts.byPort = byPort;
+  }
   const jwt = security.jwtRules(p);
   if (jwt !== undefined) listener.jwtRules = jwt;
   const authz = security.authorization(p);

@@ -127,9 +127,10 @@ spec:
     const r = compileMesh(stateOf(b.services, gatewayAll, vs), registryOf(...b.proxies, gw));
     const l = listenerOf(r.configs.get(gw.id)!, 'gateway');
     assert.deepEqual(l.servers, [
-      { hosts: ['uk.bookinfo.com', 'eu.bookinfo.com', 'c.foo'], httpsRedirect: true },
+      { hosts: ['uk.bookinfo.com', 'eu.bookinfo.com', 'c.foo'], port: 80, httpsRedirect: true },
       {
         hosts: ['uk.bookinfo.com', 'eu.bookinfo.com'],
+        port: 443,
         tls: {
           mode: 'SIMPLE',
           serverCertificate: '/etc/certs/servercert.pem',
@@ -161,7 +162,7 @@ spec:
     const r = compileMesh(stateOf(b.services, yaml, vs), registryOf(...b.proxies, gw));
     const l = listenerOf(r.configs.get(gw.id)!, 'gateway');
     assert.deepEqual(l.servers, [
-      { hosts: ['uk.bookinfo.com'], tls: { mode: 'SIMPLE', credentialName: 'uk-cert' } },
+      { hosts: ['uk.bookinfo.com'], port: 443, tls: { mode: 'SIMPLE', credentialName: 'uk-cert' } },
     ]);
     assert.deepEqual(
       r.problems.map((p) => [p.code, p.message]),

@@ -5,6 +5,7 @@ import {
   bookinfo,
   clusterOf,
   fixture,
+  listenerOf,
   registryOf,
   routesOf,
   serviceYaml,
@@ -170,6 +171,12 @@ describe('mesh compiler: services and clusters', () => {
       { match: [{ port: 80 }], route: [{ cluster: 'inbound|8080||' }], retries: { attempts: 0 } },
       { name: 'default', route: [{ cluster: 'inbound|9090||' }], retries: { attempts: 0 } },
     ]);
+    // The workload port each request reaches, as those routes send it (for port-level mTLS
+    // and authorization ports).
+    assert.deepEqual(listenerOf(c, 'inbound').targetPorts, {
+      default: 9090,
+      byPort: { '80': 8080 },
+    });
     assert.deepEqual(clusterOf(c, 'inbound|9090||')?.endpoints, [
       {
         address: '127.0.0.1',
@@ -188,6 +195,7 @@ describe('mesh compiler: services and clusters', () => {
       { name: 'default', route: [{ cluster: 'inbound|9080||' }], retries: { attempts: 0 } },
     ]);
     assert.equal(clusterOf(c, 'inbound|9080||')?.endpoints[0]?.port, rv.appPorts[0]?.hostPort);
+    assert.deepEqual(listenerOf(c, 'inbound').targetPorts, { default: 9080 });
   });
 });
 
