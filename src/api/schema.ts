@@ -67,6 +67,32 @@ export const IntOrString = (options: SchemaOptions = {}) =>
 /** A percentage given as a double 0..100 (Istio's `Percent`). */
 export const Percent = Struct({ value: Opt(Type.Number({ minimum: 0, maximum: 100 })) });
 
+/** An HTTP header (field) name: an RFC 9110 token, so it cannot end or split a header line. */
+export const HTTP_TOKEN_PATTERN = "^[-!#$%&'*+.^_`|~0-9A-Za-z]+$";
+
+/**
+ * Text without control characters other than HTAB: Istio's rule for header values. Proxies
+ * write such text into request and response heads, where a CR, LF or NUL would end or split
+ * the header (and let the text inject headers of its own).
+ */
+export const NO_CONTROL_PATTERN = '^[^\\x00-\\x08\\x0A-\\x1F\\x7F]*$';
+
+/** An HTTP header name (see HTTP_TOKEN_PATTERN). */
+export const HeaderName = (options: SchemaOptions = {}) =>
+  Type.String({
+    pattern: HTTP_TOKEN_PATTERN,
+    description: "header name (letters, digits and !#$%&'*+-.^_`|~)",
+    ...options,
+  });
+
+/** Text a proxy writes into a head: a header value, a rewritten path or authority. */
+export const HeadText = (what: string, options: SchemaOptions = {}) =>
+  Type.String({
+    pattern: NO_CONTROL_PATTERN,
+    description: `${what} without control characters (CR, LF, NUL, ...)`,
+    ...options,
+  });
+
 /** A port number 1..65535. */
 export const PortNumber = (options: SchemaOptions = {}) =>
   Type.Integer({ minimum: 1, maximum: 65535, ...options });

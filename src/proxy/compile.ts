@@ -14,6 +14,7 @@ import type {
   VirtualHost,
 } from '../api/proxy-config.js';
 import { parseDuration } from '../api/duration.js';
+import { rewriteRegExp } from '../api/regex.js';
 import { ConfigCompileError } from './errors.js';
 import { compose, type Filter, type Next } from './filter.js';
 import {
@@ -347,7 +348,8 @@ function compileRoute(
     let regex: RegExp | null = null;
     if (rr) {
       try {
-        regex = new RegExp(rr.match, 'g');
+        // Compiled as the manifests layer checks it at load (api/regex.ts).
+        regex = rewriteRegExp(rr.match);
       } catch (e) {
         throw new ConfigCompileError(`${where}.rewrite.uriRegexRewrite: ${(e as Error).message}`);
       }

@@ -4,6 +4,7 @@
  * Regexes are compiled here, once per config version.
  */
 import type { HttpMatch, StringMatch } from '../api/proxy-config.js';
+import { fullMatchRegExp } from '../api/regex.js';
 import { ConfigCompileError } from './errors.js';
 
 /** The request facts a matcher reads (implemented by the exchange). */
@@ -46,10 +47,13 @@ export class StringMatcher {
   }
 }
 
-/** Compiles a regex with RE2-style full-match semantics. Throws ConfigCompileError. */
+/**
+ * Compiles a regex with RE2-style full-match semantics, as the manifests layer checks it at
+ * load (api/regex.ts). Throws ConfigCompileError.
+ */
 export function fullMatchRegex(source: string, where: string): RegExp {
   try {
-    return new RegExp(`^(?:${source})$`);
+    return fullMatchRegExp(source);
   } catch (e) {
     throw new ConfigCompileError(
       `${where}: invalid regex ${JSON.stringify(source)}: ${(e as Error).message}`,

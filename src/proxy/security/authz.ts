@@ -17,6 +17,7 @@ import type {
   AuthzRule,
   Authorization,
 } from '../../api/proxy-config.js';
+import { portStringProblem } from '../../api/security/values.js';
 import {
   AnyOf,
   compilePath,
@@ -223,8 +224,10 @@ export function compileCondition(c: AuthzCondition): Pred {
   return p;
 }
 
+/** A port as a string, checked as the manifests layer checks it at load (api/security/values.ts). */
 function portValue(v: string): ValueMatcher {
-  if (!/^[0-9]{1,5}$/.test(v)) throw new Error(`invalid port ${JSON.stringify(v)}`);
+  const problem = portStringProblem(v);
+  if (problem !== null) throw new Error(`invalid port: ${problem}`);
   return compileValue(v);
 }
 

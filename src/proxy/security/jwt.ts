@@ -15,6 +15,7 @@
 import { decodeJwt, errors, jwtVerify, type JWTPayload, type JSONWebKeySet } from 'jose';
 import { parseDuration } from '../../api/duration.js';
 import type { JwtRule } from '../../api/proxy-config.js';
+import { parseJwks } from '../../api/security/values.js';
 import { ConfigCompileError } from '../errors.js';
 import type { Exchange } from '../exchange.js';
 import type { Filter, Next } from '../filter.js';
@@ -54,8 +55,11 @@ function compileRule(r: JwtRule, where: string, rt: SecurityRuntime | null): Com
     throw new ConfigCompileError(`${where}: exactly one of jwks, jwksUri is required`);
   let keys: JwksSource;
   if (r.jwks !== undefined) {
+    // Parsed as the manifests layer checks it at load (api/security/values.ts).
+    const jwks = parseJwks(r.jwks);
+    if (typeof jwks === 'string') throw new ConfigCompileError(`${where}.jwks: ${jwks}`);
     try {
-      keys = new InlineJwks(JSON.parse(r.jwks) as JSONWebKeySet);
+      keys = new InlineJwks(jwks as JSONWebKeySet);
     } catch (e) {
       throw new ConfigCompileError(`${where}.jwks: ${(e as Error).message}`);
     }

@@ -9,6 +9,7 @@
  * Pure and data-only: the mesh compiler can use the same functions to check a policy.
  */
 import net from 'node:net';
+import { isPathTemplate, parseIpBlock, pathTemplateProblem } from '../../api/security/values.js';
 
 /** A compiled value matcher. */
 export interface ValueMatcher {
@@ -44,30 +45,9 @@ export function compileValue(pattern: string): ValueMatcher {
   return new Exact(pattern);
 }
 
-/** True when `path` uses Istio's path template operators. */
-export function isPathTemplate(path: string): boolean {
-  return path.includes('{*}') || path.includes('{**}');
-}
-
-/**
- * Validates a path template as Istio does: only `{*}` and `{**}` operators, each a whole
- * segment, `{**}` last, no other `*`, `{` or `}`. Returns the problem, or null when valid.
- */
-export function pathTemplateProblem(path: string): string | null {
-  if (!path.startsWith('/')) return 'a path template must start with /';
-  const segs = path.slice(1).split('/');
-  let afterRest = false;
-  for (const s of segs) {
-    if (s === '{*}' || s === '{**}') {
-      if (afterRest) return '{**} must be the last operator';
-      if (s === '{**}') afterRest = true;
-      continue;
-    }
-    if (s.includes('*') || s.includes('{') || s.includes('}'))
-      return `segment ${JSON.stringify(s)}: an operator must be a whole segment ({*} or {**})`;
-  }
-  return null;
-}
+// Path templates are validated by the api's function, which the manifests layer also checks
+// policies with at load: a template the proxies reject never reaches them from git.
+export { isPathTemplate, pathTemplateProblem };
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -119,15 +99,10 @@ export class IpBlocks implements ValueMatcher {
   private readonly list = new net.BlockList();
   constructor(blocks: readonly string[]) {
     for (const b of blocks) {
-      const slash = b.indexOf('/');
-      const addr = slash === -1 ? b : b.slice(0, slash);
-      const family = net.isIP(addr);
-      if (family === 0) throw new Error(`invalid IP block ${JSON.stringify(b)}`);
-      const max = family === 4 ? 32 : 128;
-      const prefix = slash === -1 ? max : Number(b.slice(slash + 1));
-      if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || b.slice(slash + 1) === '')
-        throw new Error(`invalid prefix length in IP block ${JSON.stringify(b)}`);
-      this.list.addSubnet(addr, prefix, family === 4 ? 'ipv4' : 'ipv6');
+      // Parsed as the manifests layer checks them at load (api/security/values.ts).
+      const parsed = parseIpBlock(b);
+      if (typeof parsed === 'string') throw new Error(`invalid IP block: ${parsed}`);
+      this.list.addSubnet(parsed.address, parsed.prefix, parsed.family);
     }
   }
   test(address: string): boolean {
