@@ -305,10 +305,18 @@ const S_CLOSED = 3;
 const S_UPGRADED = 4;
 /** Answered 101 to `Upgrade: h2c`: waiting for the client's HTTP/2 preface and SETTINGS. */
 const S_H2C = 5;
+/** Between requests, waiting for the client to read what was written (see next()). */
+const S_DRAIN = 6;
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** Largest response head plus first body bytes copied into one buffer while corked. */
 const COALESCE_MAX = 16 * 1024;
+
+/**
+ * What flushHeld copies a response head and its first bytes into: one buffer, reused while
+ * writes leave at once. A write the socket keeps queued takes it, and a new one is made.
+ */
+let coalesced = Buffer.allocUnsafeSlow(COALESCE_MAX);
 
 /**
  * The downstream side an exchange answers through: an HTTP/1.1 connection (ServerConnection)
@@ -434,7 +442,10 @@ export class ServerConnection implements TimerTarget, Downstream {
     listener.runtime.timers.arm(this.headTimer, listener.runtime.headTimeoutMs);
     socket.setTimeout(listener.runtime.idleTimeoutMs);
     socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('drain', () => this.ex?.onDownstreamDrain());
+    socket.on('drain', () => {
+      if (this.ex !== null) this.ex.onDownstreamDrain();
+      else if (this.state === S_DRAIN) this.next();
+    });
     socket.on('timeout', () => {
       if (this.ex === null) this.destroy();
     });
@@ -738,13 +749,17 @@ export class ServerConnection implements TimerTarget, Downstream {
     } else if (head === null && held.length === 1) {
       this.writeBuffer(held[0] as Buffer);
     } else {
-      const out = Buffer.allocUnsafe(this.heldBytes);
+      const n = this.heldBytes;
+      const out = n <= COALESCE_MAX ? coalesced.subarray(0, n) : Buffer.allocUnsafe(n);
       let at = head === null ? 0 : out.write(head, 0, 'latin1');
       for (let i = 0; i < held.length; i++) at += (held[i] as Buffer).copy(out, at);
       this.socket.write(out);
+      if (n <= COALESCE_MAX && this.socket.writableLength !== 0) {
+        coalesced = Buffer.allocUnsafeSlow(COALESCE_MAX);
+      }
     }
     this.heldHead = null;
-    this.held = [];
+    held.length = 0;
     this.heldBytes = 0;
   }
 
@@ -774,6 +789,15 @@ export class ServerConnection implements TimerTarget, Downstream {
     if (!this.keepAlive || this.closing) {
       this.state = S_CLOSED;
       this.socket.end();
+      return;
+    }
+    // A client that sends requests faster than it reads the answers (pipelining): the next
+    // request waits until the socket has taken what was written, so responses never pile up
+    // in memory (Envoy's per-connection watermarks). The idle timeout ends a client that
+    // never reads.
+    if (this.socket.writableNeedDrain) {
+      this.state = S_DRAIN;
+      this.socket.pause();
       return;
     }
     this.state = S_HEAD;

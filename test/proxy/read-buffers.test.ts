@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { test } from 'node:test';
 import { bootstrap, cluster, config, startProxy, upstream, withCleanup } from './helpers.js';
 
@@ -118,4 +119,62 @@ test('a body read slowly over HTTP/2 (h2c) arrives intact', () =>
       stream.end();
     });
     assert.equal(digest, DIGEST);
+  }));
+
+test('a pipelining client that stops reading holds the proxy back; every answer then arrives intact and in order', () =>
+  withCleanup(async (defer) => {
+    // 8 KiB answers, each head and body coalesced into one write, each different.
+    const bodyFor = (n: number) => Buffer.alloc(8 * 1024, `answer ${n};`);
+    let served = 0;
+    const up = await upstream('pipe', (req, res) => {
+      served++;
+      res.end(bodyFor(Number(req.url?.slice(1))));
+    });
+    defer(() => up.close());
+    const { proxy, port } = await startProxy(
+      bootstrap(config([{ route: [{ cluster: 'pipe' }] }], [cluster('pipe', [up.port])])),
+    );
+    defer(() => proxy.stop());
+    const N = 2000; // 16 MiB of answers: more than the socket buffers between us take
+    const socket = net.connect(port, '127.0.0.1');
+    defer(() => socket.destroy());
+    socket.pause();
+    let out = '';
+    for (let i = 0; i < N; i++) out += `GET /${i} HTTP/1.1\r\nhost: pipe\r\n\r\n`;
+    socket.write(out);
+    // Not reading: the proxy stops taking requests once its socket holds what it wrote.
+    let last = -1;
+    let still = 0;
+    while (still < 5 && served < N) {
+      await new Promise((r) => setTimeout(r, 20));
+      still = served === last ? still + 1 : 0;
+      last = served;
+    }
+    assert.ok(
+      served < N,
+      `the upstream got ${served} of ${N} requests while the client read nothing`,
+    );
+    // Reading: every answer, in order, byte for byte.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const one = 8 * 1024;
+    await new Promise<void>((resolve, reject) => {
+      socket.on('data', (d: Buffer) => {
+        chunks.push(d);
+        total += d.length;
+        // Heads are ~100 bytes; all N bodies in means we can stop and parse.
+        if (total >= N * (one + 60)) {
+          const all = Buffer.concat(chunks).toString('latin1');
+          if ((all.match(/HTTP\/1\.1 200/g) ?? []).length === N) resolve();
+        }
+      });
+      socket.on('error', reject);
+      socket.resume();
+    });
+    const all = Buffer.concat(chunks).toString('latin1');
+    const bodies = all.split(/HTTP\/1\.1 200 OK\r\n[\s\S]*?\r\n\r\n/).slice(1);
+    assert.equal(bodies.length, N);
+    for (let i = 0; i < N; i++) {
+      assert.ok(bodies[i] === bodyFor(i).toString('latin1'), `answer ${i} differs`);
+    }
   }));
