@@ -3,7 +3,11 @@
  * reverse proxy (1 worker, upstream keepalive) and through one sluice proxy process.
  * Throughput with wrk; latency at a fixed 1,000 rps with hey (`-q`). Ends with one JSON line.
  *
- *   npm run bench -- proxy [--duration 10] [--connections 32] [--v8-flags "--a --b"]
+ *   npm run bench -- proxy [--duration 5] [--rounds 3] [--connections 32] [--v8-flags "--a --b"]
+ *
+ * The three targets are measured in turns, `--rounds` times for `--duration` seconds each
+ * (direct, nginx, sluice; then again), and each figure is the median of its rounds: on a
+ * shared machine a burst of other work then spoils one round of each, not one target.
  *
  * The sluice proxy runs as the fleet starts it (`proxyCommand()`: the lean bundle with the
  * default V8 flags, or `--v8-flags` to compare others; "none" for V8's defaults).
@@ -50,7 +54,8 @@ const opt = (name: string, d: number): number => {
   const i = args.indexOf(`--${name}`);
   return i === -1 ? d : Number(args[i + 1]);
 };
-const DURATION = opt('duration', 10);
+const DURATION = opt('duration', 5);
+const ROUNDS = opt('rounds', 3);
 const CONNECTIONS = opt('connections', 32);
 const RATE = 1000;
 const flagsArg = args.includes('--v8-flags') ? (args[args.indexOf('--v8-flags') + 1] ?? '') : null;
@@ -217,40 +222,65 @@ async function main(): Promise<void> {
   spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, '-d2s', `http://127.0.0.1:${sluice.port}/`]);
   spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, '-d1s', `http://127.0.0.1:${nginxPort}/`]);
 
-  const direct = wrk(upstreamPort);
-  console.log(`direct: ${direct.rps.toFixed(0)} rps`);
-  const nginx = wrk(nginxPort);
-  console.log(`nginx:  ${nginx.rps.toFixed(0)} rps`);
-  const cpu0 = cpuSeconds(pid);
-  const sl = wrk(sluice.port);
-  const cpu1 = cpuSeconds(pid);
-  console.log(`sluice: ${sl.rps.toFixed(0)} rps (${(cpu1 - cpu0).toFixed(2)} CPU s)`);
-
-  const latDirect = hey(upstreamPort);
-  const latNginx = hey(nginxPort);
-  const cpu2 = cpuSeconds(pid);
-  const latSluice = hey(sluice.port);
-  const cpu3 = cpuSeconds(pid);
-  console.log('latency at 1000 rps (ms):', {
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+  const rps = { direct: [] as number[], nginx: [] as number[], sluice: [] as number[] };
+  let saturatedCpu = 0;
+  let saturatedRequests = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    rps.direct.push(wrk(upstreamPort).rps);
+    rps.nginx.push(wrk(nginxPort).rps);
+    const cpu0 = cpuSeconds(pid);
+    const sl = wrk(sluice.port);
+    saturatedCpu += cpuSeconds(pid) - cpu0;
+    saturatedRequests += sl.requests;
+    rps.sluice.push(sl.rps);
+    console.log(
+      `round ${r + 1}: direct ${rps.direct[r]?.toFixed(0)}, nginx ${rps.nginx[r]?.toFixed(0)}, sluice ${sl.rps.toFixed(0)} rps`,
+    );
+  }
+  type Lat = { p50: number; p90: number; p99: number };
+  const lat = { direct: [] as Lat[], nginx: [] as Lat[], sluice: [] as Lat[] };
+  let latencyCpu = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    lat.direct.push(hey(upstreamPort));
+    lat.nginx.push(hey(nginxPort));
+    const cpu0 = cpuSeconds(pid);
+    lat.sluice.push(hey(sluice.port));
+    latencyCpu += cpuSeconds(pid) - cpu0;
+  }
+  const med = (ls: Lat[]): Lat => ({
+    p50: median(ls.map((l) => l.p50)),
+    p90: median(ls.map((l) => l.p90)),
+    p99: median(ls.map((l) => l.p99)),
+  });
+  const latDirect = med(lat.direct);
+  const latNginx = med(lat.nginx);
+  const latSluice = med(lat.sluice);
+  console.log('latency at 1000 rps (ms, median of rounds):', {
     direct: latDirect,
     nginx: latNginx,
     sluice: latSluice,
   });
+  const direct = { rps: median(rps.direct) };
+  const nginx = { rps: median(rps.nginx) };
+  const sl = { rps: median(rps.sluice) };
   const r3 = (n: number) => Math.round(n * 1000) / 1000;
   const result = {
     bench: 'proxy',
     duration_s: DURATION,
+    rounds: ROUNDS,
     connections: CONNECTIONS,
     rps_direct: Math.round(direct.rps),
     rps_nginx: Math.round(nginx.rps),
     rps_sluice: Math.round(sl.rps),
-    ratio_sluice_nginx: r3(sl.rps / nginx.rps),
+    // The median of each round's ratio (nginx and sluice measured seconds apart).
+    ratio_sluice_nginx: r3(median(rps.sluice.map((x, i) => x / (rps.nginx[i] as number)))),
     added_p50_ms: r3(latSluice.p50 - latDirect.p50),
     added_p90_ms: r3(latSluice.p90 - latDirect.p90),
     added_p99_ms: r3(latSluice.p99 - latDirect.p99),
     nginx_added_p90_ms: r3(latNginx.p90 - latDirect.p90),
-    cpu_s_per_1k_req_saturated: r3(((cpu1 - cpu0) / sl.requests) * 1000),
-    cpu_s_per_1k_req_at_1000rps: r3(((cpu3 - cpu2) / (RATE * DURATION)) * 1000),
+    cpu_s_per_1k_req_saturated: r3((saturatedCpu / saturatedRequests) * 1000),
+    cpu_s_per_1k_req_at_1000rps: r3((latencyCpu / (RATE * DURATION * ROUNDS)) * 1000),
     idle_rss_mb: idleRss,
     peak_rss_mb: r1(statusMb(pid, 'VmHWM')),
     // RSS after load split: private memory, and file pages (the node executable, shared by
