@@ -30,7 +30,8 @@ export const DIAGNOSTIC_CODES = {
   SLUICE_FIELD_UNSUPPORTED: 'A field the kind has but sluice does not implement; it has no effect.',
   SLUICE_FIELD_DEPRECATED:
     'A deprecated form of a field; it still works, converted to its replacement.',
-  SLUICE_DUPLICATE_OBJECT: 'Two objects with the same kind, namespace and name.',
+  SLUICE_DUPLICATE_OBJECT:
+    'Two objects with the same kind, namespace and name (or two subsets of a DestinationRule, two ports of a Service or ServiceEntry, with the same name or number).',
   SLUICE_ROUTE_WEIGHT_SUM: 'The destination weights of one route do not add up to 100.',
   SLUICE_REF_SUBSET_NOT_FOUND:
     'A route names a subset that no DestinationRule for that host defines.',
@@ -46,6 +47,8 @@ export const DIAGNOSTIC_CODES = {
   SLUICE_SELECTOR_NO_MATCH:
     'A selector matches no workload (warning: the object has no effect yet).',
   SLUICE_SELECTOR_MISMATCH: "A Deployment's selector does not match its own pod template labels.",
+  SLUICE_VALUE_INVALID:
+    "A value of the right type that sluice's proxies cannot use (a regex JavaScript cannot compile, an unknown retry condition, an IP block, port or path template that does not parse, a JWKS that is not JSON, a header name that is not a token); proxies would reject their whole config.",
   SLUICE_PORT_NOT_ROUTED:
     "A Service port whose protocol (UDP, or a tcp-/tls-/https-... name or appProtocol) sluice's L7 proxies do not route.",
 } as const;

@@ -1,12 +1,20 @@
 /**
  * Semantic checks across all loaded objects: references between objects (subsets, gateways,
- * hosts, targets, templates, providers), duplicates, route weights, selectors and metric
- * queries. Reads schema-valid objects only; pure.
+ * hosts, targets, templates, providers), duplicates, route weights, selectors, metric
+ * queries, and values the proxies compile that a schema cannot check (regexes, retry
+ * conditions, IP blocks, path templates, JWKS: SLUICE_VALUE_INVALID). Reads schema-valid
+ * objects only; pure.
  */
 import { renderMetricQuery, placeholdersOf } from '../api/metric-query.js';
 import { HTTP_PROTOCOLS, portProtocol } from '../api/networking/port-protocol.js';
+import { RETRY_ON_IMPLEMENTED, retryOnEntries } from '../api/networking/retry-on.js';
+import { httpRouteProblems, matchProblems } from '../api/networking/route-values.js';
 import { addressHost } from '../api/networking/service-entry.js';
-import { conditionKeySupported } from '../api/security/authorization-policy.js';
+import {
+  authorizationRuleProblems,
+  conditionKeySupported,
+} from '../api/security/authorization-policy.js';
+import { parseJwks } from '../api/security/values.js';
 import type { DiagnosticCode } from './codes.js';
 import type { Diagnostic, Severity } from './diagnostic.js';
 import { formatPath } from './diagnostic.js';
@@ -62,8 +70,9 @@ class Reporter {
     code: DiagnosticCode,
     message: string,
     severity: Severity = 'error',
+    at: 'key' | 'value' = 'value',
   ): void {
-    const p = o.locate(path);
+    const p = o.locate(path, at);
     this.out.push({
       severity,
       code,
@@ -220,6 +229,7 @@ export function checkSemantics(
  */
 function checkServiceEntry(o: ManifestObject, r: Reporter): void {
   const s = spec(o);
+  checkDuplicatePorts(o, 'number', () => '', r);
   asArr(s.ports).forEach((p, i) => {
     const port = asObj(p);
     const protocol = (asStr(port.protocol) ?? 'HTTP').toUpperCase();
@@ -282,6 +292,7 @@ function checkSecurityPolicy(o: ManifestObject, selector: Obj, r: Reporter): voi
     return;
   }
   if (o.kind === 'AuthorizationPolicy') {
+    checkAuthorizationValues(o, s, r);
     const action = asStr(s.action) ?? 'ALLOW';
     const instead =
       action === 'ALLOW'
@@ -304,6 +315,11 @@ function checkSecurityPolicy(o: ManifestObject, selector: Obj, r: Reporter): voi
   }
   asArr(s.jwtRules).forEach((rule, i) => {
     const jr = asObj(rule);
+    if (typeof jr.jwks === 'string') {
+      const jwks = parseJwks(jr.jwks);
+      if (typeof jwks === 'string')
+        r.add(o, ['spec', 'jwtRules', i, 'jwks'], 'SLUICE_VALUE_INVALID', jwks);
+    }
     if (jr.jwks !== undefined || jr.jwksUri !== undefined || jr.jwks_uri !== undefined) return;
     r.add(
       o,
@@ -312,6 +328,18 @@ function checkSecurityPolicy(o: ManifestObject, selector: Obj, r: Reporter): voi
       `neither jwks nor jwksUri: sluice does not discover the keys of ${asStr(jr.issuer) ?? 'the issuer'} (OpenID discovery), so its tokens are rejected (401); set jwksUri`,
       'warning',
     );
+  });
+}
+
+/**
+ * AuthorizationPolicy values the proxies parse (IP blocks, ports, path templates) and `when`
+ * conditions without values, as Istio validates them: any of these makes every proxy the
+ * policy selects reject its whole config.
+ */
+function checkAuthorizationValues(o: ManifestObject, s: Obj, r: Reporter): void {
+  asArr(s.rules).forEach((rule, i) => {
+    for (const p of authorizationRuleProblems(rule))
+      r.add(o, ['spec', 'rules', i, ...p.path], 'SLUICE_VALUE_INVALID', p.message);
   });
 }
 
@@ -332,9 +360,6 @@ function checkDuplicates(all: readonly ManifestObject[], r: Reporter): void {
     );
   }
 }
-
-/** `retryOn` conditions Istio accepts that sluice's proxies take without acting on them. */
-const IGNORED_RETRY_ON: ReadonlySet<string> = new Set(['retriable-headers', 'envoy-ratelimited']);
 
 function checkVirtualService(o: ManifestObject, idx: Index, r: Reporter): void {
   const s = spec(o);
@@ -381,21 +406,7 @@ function checkVirtualService(o: ManifestObject, idx: Index, r: Reporter): void {
         r,
       ),
     );
-    // Retry conditions Envoy knows that sluice's proxies accept but never retry on.
-    const retryOn = asStr(asObj(h.retries).retryOn);
-    const ignored = (retryOn ?? '')
-      .split(',')
-      .map((c) => c.trim())
-      .filter((c) => IGNORED_RETRY_ON.has(c));
-    if (ignored.length > 0) {
-      r.add(
-        o,
-        ['spec', 'http', i, 'retries', 'retryOn'],
-        'SLUICE_FIELD_UNSUPPORTED',
-        `retry condition${ignored.length > 1 ? 's' : ''} ${ignored.join(', ')} ${ignored.length > 1 ? 'are' : 'is'} not implemented by sluice and never trigger${ignored.length > 1 ? '' : 's'} a retry (retriable-headers needs Envoy's retriable header list; envoy-ratelimited, Envoy's rate limit service)`,
-        'warning',
-      );
-    }
+    checkRouteValues(o, ['spec', 'http', i], h, r);
     // A route mirrors to one destination: `mirror`, else the first of `mirrors`.
     const mirrors = asArr(h.mirrors);
     mirrors.forEach((_, j) => {
@@ -409,6 +420,65 @@ function checkVirtualService(o: ManifestObject, idx: Index, r: Reporter): void {
       );
     });
   });
+}
+
+/**
+ * Values of an HTTP route (a VirtualService's, or the one a Canary generates from its
+ * `service`) that pass the schema but that sluice's proxies cannot compile: regexes, header
+ * names, retry conditions. A proxy that gets one rejects its whole config (NACK) and keeps
+ * the previous one, and a namespace's sidecars share their routes, so one such route would
+ * freeze them all: each is an error here, and the object keeps its last good version.
+ */
+function checkRouteValues(
+  o: ManifestObject,
+  base: (string | number)[],
+  route: Obj,
+  r: Reporter,
+): void {
+  for (const p of httpRouteProblems(route))
+    r.add(o, [...base, ...p.path], 'SLUICE_VALUE_INVALID', p.message, 'error', p.at ?? 'value');
+  const retryOn = asStr(asObj(route.retries).retryOn);
+  if (retryOn !== undefined) checkRetryOn(o, [...base, 'retries', 'retryOn'], retryOn, r);
+}
+
+/**
+ * `retryOn`: unknown conditions are errors (Istio rejects them too); conditions Istio knows
+ * that the proxies do not act on are a warning.
+ */
+function checkRetryOn(
+  o: ManifestObject,
+  path: (string | number)[],
+  value: string,
+  r: Reporter,
+): void {
+  const entries = retryOnEntries(value);
+  const unknown = entries.filter((e) => e.kind === 'unknown').map((e) => JSON.stringify(e.text));
+  if (unknown.length > 0) {
+    r.add(
+      o,
+      path,
+      'SLUICE_VALUE_INVALID',
+      `retry condition${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not known: use ${RETRY_ON_IMPLEMENTED.join(', ')} or an HTTP status code such as 503`,
+    );
+  }
+  const unsupported = entries.filter((e) => e.kind === 'ignored' || e.kind === 'dropped');
+  if (unsupported.length > 0) {
+    const names = unsupported.map((e) => e.text);
+    const why = unsupported.map((e) =>
+      e.text === 'retriable-headers'
+        ? "retriable-headers needs Envoy's retriable header list"
+        : e.text === 'envoy-ratelimited'
+          ? "envoy-ratelimited, Envoy's rate limit service"
+          : `${e.text} is left out of the proxies' config`,
+    );
+    r.add(
+      o,
+      path,
+      'SLUICE_FIELD_UNSUPPORTED',
+      `retry condition${names.length > 1 ? 's' : ''} ${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} not implemented by sluice and never trigger${names.length > 1 ? '' : 's'} a retry (${why.join('; ')})`,
+      'warning',
+    );
+  }
 }
 
 function checkGatewayRef(
@@ -508,6 +578,8 @@ function checkDeployment(o: ManifestObject, r: Reporter): void {
 function checkServicePorts(o: ManifestObject, r: Reporter): void {
   const ports = spec(o).ports;
   if (!Array.isArray(ports)) return;
+  // Kubernetes keys Service ports by number and protocol (53/TCP and 53/UDP may coexist).
+  checkDuplicatePorts(o, 'port', (p) => asStr(p.protocol) ?? 'TCP', r);
   ports.forEach((p: unknown, i) => {
     const port = asObj(p);
     const transport = typeof port.protocol === 'string' ? port.protocol : 'TCP';
@@ -523,6 +595,50 @@ function checkServicePorts(o: ManifestObject, r: Reporter): void {
       `port ${name ?? String(port.port)} is ${protocol}: sluice's proxies route HTTP, HTTP2 and gRPC only, so no sidecar carries its traffic`,
       'warning',
     );
+  });
+}
+
+/**
+ * Two ports of one Service or ServiceEntry with the same number (and protocol) or name, which
+ * Kubernetes and Istio reject: the proxies' clusters are named by port number, so two would
+ * collide and every proxy that sees the service would reject its whole config.
+ */
+function checkDuplicatePorts(
+  o: ManifestObject,
+  numberField: string,
+  protocol: (p: Obj) => string,
+  r: Reporter,
+): void {
+  const numbers = new Map<string, number>();
+  const names = new Map<string, number>();
+  const path = ['spec', 'ports'];
+  asArr(spec(o).ports).forEach((p, i) => {
+    const port = asObj(p);
+    const n = port[numberField];
+    if (typeof n === 'number') {
+      const key = `${n}/${protocol(port)}`;
+      const first = numbers.get(key);
+      if (first === undefined) numbers.set(key, i);
+      else
+        r.add(
+          o,
+          [...path, i, numberField],
+          'SLUICE_DUPLICATE_OBJECT',
+          `port ${n} is already defined by ports[${first}]`,
+        );
+    }
+    const name = asStr(port.name);
+    if (name !== undefined) {
+      const first = names.get(name);
+      if (first === undefined) names.set(name, i);
+      else
+        r.add(
+          o,
+          [...path, i, 'name'],
+          'SLUICE_DUPLICATE_OBJECT',
+          `port name ${name} is already used by ports[${first}]`,
+        );
+    }
   });
 }
 
@@ -620,6 +736,10 @@ function checkCanary(o: ManifestObject, idx: Index, r: Reporter): void {
   asArr(service.gateways).forEach((g, i) =>
     checkGatewayRef(o, ['spec', 'service', 'gateways', i], g, idx, r),
   );
+  // The routes of the VirtualService generated from the canary carry these values.
+  checkRouteValues(o, ['spec', 'service'], service, r);
+  for (const p of matchProblems(asObj(s.analysis).match))
+    r.add(o, ['spec', 'analysis', 'match', ...p.path], 'SLUICE_VALUE_INVALID', p.message);
   if (deployment) checkCanaryPort(o, service, deployment, r);
 
   const analysis = asObj(s.analysis);

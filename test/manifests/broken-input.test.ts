@@ -375,6 +375,393 @@ const cases: Case[] = [
   },
 ];
 
+const ap = (body: string) => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: reviews
+  namespace: shop
+spec:
+${body}`;
+
+const ra = (body: string) => `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata:
+  name: reviews
+  namespace: shop
+spec:
+${body}`;
+
+const dr = (body: string) => `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+  namespace: shop
+spec:
+  host: reviews
+${body}`;
+
+/** A route to reviews with `extra` (YAML at the route's indentation) before its destination. */
+const route = (extra: string) =>
+  vs(
+    `  hosts: [reviews]\n  http:\n    - ${extra.trimStart()}      route:\n        - destination: {host: reviews}\n`,
+  );
+
+// --- values the proxies cannot compile: each would make every proxy that gets it reject its
+// whole config (NACK), freezing a namespace's sidecars on their previous one --------------------
+cases.push(
+  {
+    name: 'retryOn with an unknown condition',
+    yaml: route('retries:\n        attempts: 3\n        retryOn: 5xx,connect-failures\n'),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 11,
+      col: 18,
+      path: 'spec.http[0].retries.retryOn',
+      message: /"connect-failures" is not known/,
+    },
+  },
+  {
+    name: 'retryOn with a condition Istio knows and sluice does not is a warning',
+    yaml: route('retries:\n        attempts: 3\n        retryOn: 5xx,http3-post-connect-failure\n'),
+    expect: {
+      code: 'SLUICE_FIELD_UNSUPPORTED',
+      line: 11,
+      col: 18,
+      severity: 'warning',
+      path: 'spec.http[0].retries.retryOn',
+      message: /http3-post-connect-failure is left out/,
+    },
+  },
+  {
+    name: 'uri regex with an RE2 inline flag JavaScript cannot compile',
+    yaml: route('match:\n        - uri:\n            regex: "(?i)/api/.*"\n'),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 11,
+      col: 20,
+      path: 'spec.http[0].match[0].uri.regex',
+      message: /does not compile in JavaScript.*inline flags/,
+    },
+  },
+  {
+    name: 'header regex with an RE2 escape JavaScript reads as a letter',
+    yaml: route(
+      'match:\n        - headers:\n            end-user:\n              regex: "jason\\\\z"\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 12,
+      col: 22,
+      path: 'spec.http[0].match[0].headers.end-user.regex',
+      message: /\\z \(end of text\) is read as the letter z/,
+    },
+  },
+  {
+    name: 'queryParams regex with an RE2 named group',
+    yaml: route(
+      'match:\n        - queryParams:\n            v:\n              regex: "(?P<major>[0-9]+)"\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 12,
+      col: 22,
+      path: 'spec.http[0].match[0].queryParams.v.regex',
+      message: /\(\?<name>\.\.\.\) in JavaScript/,
+    },
+  },
+  {
+    name: 'authority regex that does not compile',
+    yaml: route('match:\n        - authority:\n            regex: "reviews[.(shop"\n'),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 11,
+      col: 20,
+      path: 'spec.http[0].match[0].authority.regex',
+    },
+  },
+  {
+    name: 'uriRegexRewrite.match that does not compile',
+    yaml: route(
+      'rewrite:\n        uriRegexRewrite:\n          match: "^/v1/(.*"\n          rewrite: /v2/\\\\1\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 11,
+      col: 18,
+      path: 'spec.http[0].rewrite.uriRegexRewrite.match',
+      message: /Unterminated group/,
+    },
+  },
+  {
+    name: 'CORS allowOrigins regex that does not compile',
+    yaml: route(
+      'corsPolicy:\n        allowOrigins:\n          - exact: https://a.example\n          - regex: "https://(?i)b.example"\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 12,
+      col: 20,
+      path: 'spec.http[0].corsPolicy.allowOrigins[1].regex',
+    },
+  },
+  {
+    name: 'a header set by a route whose name is not a header name points at the name',
+    yaml: route('headers:\n        request:\n          set:\n            "x user": a\n'),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 12,
+      col: 13,
+      path: 'spec.http[0].headers.request.set["x user"]',
+    },
+  },
+  {
+    name: 'a header value with CR LF (header injection)',
+    yaml: route(
+      'headers:\n        request:\n          add:\n            x-a: "1\\r\\nx-admin: true"\n',
+    ),
+    expect: {
+      code: 'SLUICE_SCHEMA_INVALID',
+      line: 12,
+      col: 18,
+      path: 'spec.http[0].headers.request.add.x-a',
+      message: /without control characters/,
+    },
+  },
+  {
+    name: 'a destination header to remove that is not a header name',
+    yaml: vs(
+      '  hosts: [reviews]\n  http:\n    - route:\n        - destination: {host: reviews}\n          headers:\n            response:\n              remove: ["set-cookie:"]\n',
+    ),
+    expect: {
+      code: 'SLUICE_SCHEMA_INVALID',
+      line: 13,
+      col: 24,
+      path: 'spec.http[0].route[0].headers.response.remove[0]',
+    },
+  },
+  {
+    name: 'a rewritten authority with a line break',
+    yaml: route('rewrite:\n        authority: "a.example\\nx: y"\n'),
+    expect: {
+      code: 'SLUICE_SCHEMA_INVALID',
+      line: 10,
+      col: 20,
+      path: 'spec.http[0].rewrite.authority',
+    },
+  },
+  {
+    name: 'a redirect scheme other than http and https',
+    yaml: vs('  hosts: [reviews]\n  http:\n    - redirect:\n        scheme: ftp\n'),
+    expect: {
+      code: 'SLUICE_SCHEMA_INVALID',
+      line: 10,
+      col: 17,
+      path: 'spec.http[0].redirect.scheme',
+    },
+  },
+  {
+    name: 'a CORS method that is not an HTTP method',
+    yaml: route('corsPolicy:\n        allowMethods: [GET, "POST, PUT"]\n'),
+    expect: {
+      code: 'SLUICE_SCHEMA_INVALID',
+      line: 10,
+      col: 29,
+      path: 'spec.http[0].corsPolicy.allowMethods[1]',
+    },
+  },
+  {
+    name: 'AuthorizationPolicy when condition with neither values nor notValues',
+    yaml: ap('  rules:\n    - when:\n        - key: request.headers[x-token]\n'),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 9,
+      col: 11,
+      path: 'spec.rules[0].when[0]',
+      message: /needs values or notValues/,
+    },
+  },
+  {
+    name: 'AuthorizationPolicy destination.port condition that is not a number',
+    yaml: ap(
+      '  rules:\n    - when:\n        - key: destination.port\n          values: ["9080", http]\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 10,
+      col: 28,
+      path: 'spec.rules[0].when[0].values[1]',
+      message: /not a port number/,
+    },
+  },
+  {
+    name: 'AuthorizationPolicy source.ip condition that is not an address',
+    yaml: ap(
+      '  rules:\n    - when:\n        - key: source.ip\n          values: [10.0.0.0/8, 10.0.0.300]\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 10,
+      col: 32,
+      path: 'spec.rules[0].when[0].values[1]',
+    },
+  },
+  {
+    name: 'AuthorizationPolicy remote.ip notValues with a prefix too long',
+    yaml: ap(
+      '  rules:\n    - when:\n        - key: remote.ip\n          notValues: ["192.168.0.0/33"]\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 10,
+      col: 23,
+      path: 'spec.rules[0].when[0].notValues[0]',
+      message: /prefix length/,
+    },
+  },
+  {
+    name: 'AuthorizationPolicy destination.ip condition that is not an address',
+    yaml: ap(
+      '  rules:\n    - when:\n        - key: destination.ip\n          values: [localhost]\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 10,
+      col: 20,
+      path: 'spec.rules[0].when[0].values[0]',
+    },
+  },
+  {
+    name: 'AuthorizationPolicy ipBlocks entry that is not a CIDR',
+    yaml: ap(
+      '  rules:\n    - from:\n        - source:\n            ipBlocks: [10.0.0.0/8, 10.0.0.0/abc]\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 10,
+      col: 36,
+      path: 'spec.rules[0].from[0].source.ipBlocks[1]',
+    },
+  },
+  {
+    name: 'AuthorizationPolicy notRemoteIpBlocks entry that is not a CIDR',
+    yaml: ap(
+      '  rules:\n    - from:\n        - source:\n            notRemoteIpBlocks: ["2001:db8::/129"]\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 10,
+      col: 33,
+      path: 'spec.rules[0].from[0].source.notRemoteIpBlocks[0]',
+    },
+  },
+  {
+    name: 'AuthorizationPolicy operation port that is not a number',
+    yaml: ap('  rules:\n    - to:\n        - operation:\n            ports: ["8080", http]\n'),
+    expect: {
+      code: 'SLUICE_SCHEMA_INVALID',
+      line: 10,
+      col: 29,
+      path: 'spec.rules[0].to[0].operation.ports[1]',
+      message: /port number 0\.\.65535/,
+    },
+  },
+  {
+    name: 'AuthorizationPolicy path template with an operator inside a segment',
+    yaml: ap(
+      '  rules:\n    - to:\n        - operation:\n            notPaths: ["/api/{*}.json"]\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 10,
+      col: 24,
+      path: 'spec.rules[0].to[0].operation.notPaths[0]',
+      message: /whole segment/,
+    },
+  },
+  {
+    name: 'RequestAuthentication jwks that is not JSON',
+    yaml: ra('  jwtRules:\n    - issuer: https://issuer.example\n      jwks: "{keys: []}"\n'),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 9,
+      col: 13,
+      path: 'spec.jwtRules[0].jwks',
+      message: /jwks is not JSON/,
+    },
+  },
+  {
+    name: 'RequestAuthentication jwks without a keys list',
+    yaml: ra(
+      '  jwtRules:\n    - issuer: https://issuer.example\n      jwks: \'{"kty": "RSA", "n": "x", "e": "AQAB"}\'\n',
+    ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 9,
+      col: 13,
+      path: 'spec.jwtRules[0].jwks',
+      message: /"keys" list/,
+    },
+  },
+  {
+    name: 'RequestAuthentication outputPayloadToHeader that is not a header name',
+    yaml: ra(
+      '  jwtRules:\n    - issuer: https://issuer.example\n      jwksUri: https://issuer.example/keys\n      outputPayloadToHeader: "x-jwt payload"\n',
+    ),
+    expect: {
+      code: 'SLUICE_SCHEMA_INVALID',
+      line: 10,
+      col: 30,
+      path: 'spec.jwtRules[0].outputPayloadToHeader',
+    },
+  },
+  {
+    name: 'DestinationRule tls with an empty subjectAltNames entry',
+    yaml: dr(
+      '  trafficPolicy:\n    tls:\n      mode: SIMPLE\n      subjectAltNames: [reviews.example, ""]\n',
+    ),
+    expect: {
+      code: 'SLUICE_SCHEMA_INVALID',
+      line: 11,
+      col: 42,
+      path: 'spec.trafficPolicy.tls.subjectAltNames[1]',
+      message: /must not be empty/,
+    },
+  },
+  {
+    name: 'DestinationRule hash cookie name that is not a token',
+    yaml: dr(
+      '  trafficPolicy:\n    loadBalancer:\n      consistentHash:\n        httpCookie:\n          name: "user id"\n          ttl: 0s\n',
+    ),
+    expect: {
+      code: 'SLUICE_SCHEMA_INVALID',
+      line: 12,
+      col: 17,
+      path: 'spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.name',
+    },
+  },
+  {
+    name: 'Service with two ports of one number',
+    yaml: 'apiVersion: v1\nkind: Service\nmetadata:\n  name: reviews\n  namespace: shop\nspec:\n  ports:\n    - {name: http, port: 9080}\n    - {name: http-alt, port: 9080}\n    - {name: dns, port: 9080, protocol: UDP}\n',
+    expect: {
+      code: 'SLUICE_DUPLICATE_OBJECT',
+      line: 9,
+      col: 30,
+      path: 'spec.ports[1].port',
+      message: /port 9080 is already defined by ports\[0\]/,
+    },
+  },
+  {
+    name: 'ServiceEntry with two ports of one number',
+    yaml: 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  hosts: [api.example.com]\n  ports:\n    - {number: 80, name: http, protocol: HTTP}\n    - {number: 80, name: http2, protocol: HTTP2}\n',
+    expect: {
+      code: 'SLUICE_DUPLICATE_OBJECT',
+      line: 10,
+      col: 16,
+      path: 'spec.ports[1].number',
+    },
+  },
+);
+
 const canary = (body: string) => `apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata:
@@ -450,6 +837,51 @@ cases.push(
     name: 'query that is not PromQL',
     yaml: BASE + '---\n' + template.replace('* 100', '* 100 +'),
     expect: { code: 'SLUICE_PROMQL_INVALID', line: 76, col: 10 },
+  },
+  {
+    name: 'canary match regex the proxies cannot compile (it becomes a VirtualService route)',
+    yaml:
+      BASE +
+      '---\n' +
+      canary(
+        '  service:\n    port: 9080\n    match:\n      - uri:\n          regex: "(?i)/reviews"\n',
+      ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 81,
+      col: 18,
+      path: 'spec.service.match[0].uri.regex',
+    },
+  },
+  {
+    name: 'canary retryOn with an unknown condition',
+    yaml:
+      BASE +
+      '---\n' +
+      canary(
+        '  service:\n    port: 9080\n    retries:\n      attempts: 2\n      retryOn: gateway_error\n',
+      ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 81,
+      col: 16,
+      path: 'spec.service.retries.retryOn',
+    },
+  },
+  {
+    name: 'canary A/B match regex the proxies cannot compile',
+    yaml:
+      BASE +
+      '---\n' +
+      canary(
+        '  service:\n    port: 9080\n  analysis:\n    interval: 1m\n    threshold: 5\n    iterations: 10\n    match:\n      - headers:\n          cookie:\n            regex: "^(.*?;)?(canary=always)(;.*)?\\\\z"\n',
+      ),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 86,
+      col: 20,
+      path: 'spec.analysis.match[0].headers.cookie.regex',
+    },
   },
   {
     name: 'alert provider that does not exist',

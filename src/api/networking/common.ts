@@ -10,7 +10,7 @@ import {
   type TLiteral,
   type TUnion,
 } from '@sinclair/typebox';
-import { Opt, PortNumber, StringMap, Struct } from '../schema.js';
+import { HeadText, HeaderName, Opt, PortNumber, Struct } from '../schema.js';
 
 /** Annotation key: at most one of the listed fields may be set (Istio's proto `oneof`). */
 export const EXCLUSIVE = 'x-sluice-exclusive';
@@ -81,10 +81,15 @@ export const Destination = Struct({
 });
 export type Destination = Static<typeof Destination>;
 
+/**
+ * Header manipulation. Names and values are written into the heads the proxies send, so they
+ * must be header names and text without control characters (names of `set` and `add` are
+ * checked by the manifests layer, since a map key has no schema of its own here).
+ */
 export const HeaderOperations = Struct({
-  set: Opt(StringMap()),
-  add: Opt(StringMap()),
-  remove: Opt(Type.Array(Type.String())),
+  set: Opt(Type.Record(Type.String(), HeadText('header value'))),
+  add: Opt(Type.Record(Type.String(), HeadText('header value'))),
+  remove: Opt(Type.Array(HeaderName())),
 });
 export type HeaderOperations = Static<typeof HeaderOperations>;
 

@@ -12,6 +12,7 @@ import { resourceSchema, type KindDefinition } from '../kind.js';
 import {
   deprecated,
   Duration,
+  HTTP_TOKEN_PATTERN,
   Opt,
   PortNumber,
   StringMap,
@@ -28,9 +29,19 @@ export const HTTPCookieAttribute = Struct({
   value: Opt(Type.String()),
 });
 
+/** The hash cookie: the proxies write its name and path into a `set-cookie` header. */
 export const HTTPCookie = Struct({
-  name: Type.String({ minLength: 1 }),
-  path: Opt(Type.String()),
+  name: Type.String({
+    minLength: 1,
+    pattern: HTTP_TOKEN_PATTERN,
+    description: "cookie name (a token: letters, digits and !#$%&'*+-.^_`|~)",
+  }),
+  path: Opt(
+    Type.String({
+      pattern: '^[^\\x00-\\x1F\\x7F;]*$',
+      description: 'cookie path without control characters or ;',
+    }),
+  ),
   ttl: Opt(Duration()),
   attributes: Opt(
     unsupported(
@@ -192,7 +203,7 @@ export const ClientTLSSettings = Struct({
   privateKey: Opt(unsupported(Type.String(), NO_CLIENT_CERT)),
   caCertificates: Opt(unsupported(Type.String(), ROOTS)),
   credentialName: Opt(unsupported(Type.String(), NO_CLIENT_CERT)),
-  subjectAltNames: Opt(Type.Array(Type.String())),
+  subjectAltNames: Opt(Type.Array(Type.String({ minLength: 1 }))),
   sni: Opt(Type.String()),
   insecureSkipVerify: Opt(unsupported(Type.Boolean(), 'servers are always verified')),
   caCrl: Opt(unsupported(Type.String(), 'certificate revocation lists are not checked')),

@@ -13,6 +13,8 @@ import { resourceSchema, type KindDefinition } from '../kind.js';
 import {
   deprecated,
   Duration,
+  HeadText,
+  HTTP_TOKEN_PATTERN,
   Opt,
   Percent,
   PortNumber,
@@ -70,11 +72,12 @@ export type HTTPRouteDestination = Static<typeof HTTPRouteDestination>;
 
 export const HTTPRedirect = Struct(
   {
-    uri: Opt(Type.String()),
-    authority: Opt(Type.String()),
+    uri: Opt(HeadText('URI')),
+    authority: Opt(HeadText('host or host:port')),
     port: Opt(PortNumber()),
     derivePort: Opt(Enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT'])),
-    scheme: Opt(Type.String()),
+    // Istio's validation: http or https.
+    scheme: Opt(Enum(['http', 'https'])),
     redirectCode: Opt(Type.Integer({ minimum: 300, maximum: 399 })),
   },
   atMostOne('port', 'derivePort'),
@@ -97,13 +100,13 @@ export type HTTPDirectResponse = Static<typeof HTTPDirectResponse>;
 
 export const RegexRewrite = Struct({
   match: Type.String({ description: 'RE2 regular expression' }),
-  rewrite: Type.String(),
+  rewrite: HeadText('path'),
 });
 
 export const HTTPRewrite = Struct(
   {
-    uri: Opt(Type.String()),
-    authority: Opt(Type.String()),
+    uri: Opt(HeadText('URI')),
+    authority: Opt(HeadText('host or host:port')),
     uriRegexRewrite: Opt(RegexRewrite),
   },
   atMostOne('uri', 'uriRegexRewrite'),
@@ -158,12 +161,32 @@ export const HTTPMirrorPolicy = Struct({
 });
 export type HTTPMirrorPolicy = Static<typeof HTTPMirrorPolicy>;
 
+/** HTTP methods a CORS policy may allow: Istio validates them against Go's net/http list. */
+export const CORS_METHODS = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'CONNECT',
+  'OPTIONS',
+  'TRACE',
+] as const;
+
+/** A header name in a CORS policy, or `*` (Istio's ValidateCORSHTTPHeaderName). */
+const CorsHeaderName = () =>
+  Type.String({
+    pattern: `^\\*$|${HTTP_TOKEN_PATTERN}`,
+    description: 'header name or *',
+  });
+
 export const CorsPolicy = Struct({
   allowOrigins: Opt(Type.Array(StringMatch)),
   allowOrigin: Opt(deprecated(Type.Array(Type.String()), 'allowOrigins (exact matches)')),
-  allowMethods: Opt(Type.Array(Type.String())),
-  allowHeaders: Opt(Type.Array(Type.String())),
-  exposeHeaders: Opt(Type.Array(Type.String())),
+  allowMethods: Opt(Type.Array(Enum(CORS_METHODS))),
+  allowHeaders: Opt(Type.Array(CorsHeaderName())),
+  exposeHeaders: Opt(Type.Array(CorsHeaderName())),
   maxAge: Opt(Duration()),
   allowCredentials: Opt(Type.Boolean()),
   unmatchedPreflights: Opt(

@@ -8,7 +8,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { resourceSchema, type KindDefinition } from '../kind.js';
-import { deprecated, Duration, Opt, Struct, unsupported } from '../schema.js';
+import { deprecated, Duration, HTTP_TOKEN_PATTERN, Opt, Struct, unsupported } from '../schema.js';
 import { atMostOne, Enum } from '../networking/common.js';
 import { SECURITY_CANONICAL, SECURITY_VERSIONS } from '../networking/versions.js';
 import { targetRefFields, WorkloadSelector } from './common.js';
@@ -44,7 +44,13 @@ export const JWTRule = Struct(
         'tokens are read from headers and query parameters only',
       ),
     ),
-    outputPayloadToHeader: Opt(Type.String()),
+    // Written into the forwarded request's head: a header name (or empty: none).
+    outputPayloadToHeader: Opt(
+      Type.String({
+        pattern: `^$|${HTTP_TOKEN_PATTERN}`,
+        description: "header name (letters, digits and !#$%&'*+-.^_`|~)",
+      }),
+    ),
     forwardOriginalToken: Opt(Type.Boolean()),
     outputClaimToHeaders: Opt(Type.Array(ClaimToHeader)),
     timeout: Opt(unsupported(Duration(), 'sluice uses its own JWKS fetch timeout')),
