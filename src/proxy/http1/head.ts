@@ -115,6 +115,11 @@ export interface ResponseHead {
  * (RFC 9110 7.6.1: they are hop-by-hop and must not be forwarded); null when none.
  */
 export function connectionNames(value: string): string[] | null {
+  // The usual values name no other header: no split for them.
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close' || v === 'upgrade') return null;
+  }
   let out: string[] | null = null;
   for (const raw of value.split(',')) {
     const t = raw.trim().toLowerCase();
@@ -128,6 +133,7 @@ export function connectionNames(value: string): string[] | null {
 function hasToken(value: string, token: string): boolean {
   const v = value.toLowerCase();
   if (v === token) return true;
+  if (v.indexOf(',') === -1) return v.trim() === token;
   let start = 0;
   while (start <= v.length) {
     let end = v.indexOf(',', start);

@@ -57,6 +57,12 @@ test('request heads: fields, values without OWS, framing', () => {
   assert.equal(old.keepAlive, true);
   assert.deepEqual(old.hopByHop, ['x-hop']);
   assert.equal(request('GET / HTTP/1.1\r\nhost: a').bodyKind, BODY_NONE);
+  // Connection values naming only close/keep-alive/upgrade list no hop-by-hop header.
+  for (const v of ['Keep-Alive', 'close', 'Upgrade', ' close ']) {
+    assert.equal(request(`GET / HTTP/1.1\r\nconnection: ${v}`).hopByHop, null, v);
+  }
+  assert.equal(request('GET / HTTP/1.1\r\nconnection: Close').keepAlive, false);
+  assert.deepEqual(request('GET / HTTP/1.1\r\nconnection: close, X-A').hopByHop, ['x-a']);
 });
 
 test('request heads refused, with their status', () => {
