@@ -18,6 +18,10 @@ export const MESH_COMPILE_CODES = {
     'A Gateway server sluice does not serve (TCP or TLS protocol, a TLS mode other than SIMPLE, or HTTPS without a certificate); the others are served.',
   SLUICE_MESH_ZERO_WEIGHT:
     'Every destination of a route has weight 0; the route answers 503 instead of forwarding.',
+  SLUICE_MESH_VALUE_INVALID:
+    'A value the proxies cannot compile reached the compiler (a regex, header name, retry condition, IP block, port, path template or JWKS the load should have refused); the route or authorization rule holding it is left out (a DENY rule loses only that field, so it denies more), unknown retry conditions are dropped, a bad JWKS becomes an empty one, so every proxy still accepts its config.',
+  SLUICE_MESH_DUPLICATE_CLUSTER:
+    'Two clusters of one view got the same name (a service with two ports of one number, a DestinationRule with two subsets of one name); the first is kept, since proxies reject a config with both.',
 } as const;
 
 export type MeshCompileCode = keyof typeof MESH_COMPILE_CODES;

@@ -125,10 +125,14 @@ export function compileMesh(
 ): MeshCompilation {
   const index = new MeshIndex(state, registry);
   const problems: MeshCompileProblem[] = [...index.problems];
-  const security = new SecurityIndex(index, {
-    autoMtls: options.autoMtls ?? true,
-    trustDomain: options.trustDomain ?? 'cluster.local',
-  });
+  const security = new SecurityIndex(
+    index,
+    {
+      autoMtls: options.autoMtls ?? true,
+      trustDomain: options.trustDomain ?? 'cluster.local',
+    },
+    problems,
+  );
   const builder = new ViewBuilder(index, problems, security);
   const outboundViews = new Map<string, MemoView>();
   const optionsKey = `${options.autoMtls ?? true}|${options.trustDomain ?? 'cluster.local'}`;

@@ -12,6 +12,9 @@ import type {
   HTTPRouteDestination,
 } from '../../api/networking/virtual-service.js';
 import type { Destination, Headers } from '../../api/networking/common.js';
+import { retryOnEntries } from '../../api/networking/retry-on.js';
+import { httpRouteProblems } from '../../api/networking/route-values.js';
+import type { MeshCompileCode } from './codes.js';
 import { gatewayRef } from './model.js';
 
 /** Istio's default retry policy, written out so config dumps show what runs. */
@@ -31,8 +34,8 @@ export interface RouteContext {
   port?: number;
   /** Resolves a destination to a cluster name (adding a placeholder when it is unknown). */
   cluster(d: Destination, vsNamespace: string, listenerPort: number | undefined): string;
-  /** Reports a degraded route. */
-  problem(code: 'SLUICE_MESH_ZERO_WEIGHT', message: string): void;
+  /** Reports a degraded or skipped route. */
+  problem(code: MeshCompileCode, message: string): void;
 }
 
 function stringMatch(m: Record<string, unknown> | undefined): StringMatch | undefined {
@@ -112,7 +115,38 @@ export function weighDestinations(
   return kept.map((d) => ({ d, weight: d.weight }));
 }
 
+/**
+ * The retry conditions of `retryOn` the proxies know (the others would make them reject the
+ * whole config): status codes and the conditions they implement or accept. Unknown ones are
+ * reported (the load refuses them); Istio's that sluice does not implement were warned about.
+ * undefined when nothing is left: the route then does not retry, as no condition it named can
+ * be acted on.
+ */
+function knownRetryOn(retryOn: string, ctx: RouteContext, route: string): string | undefined {
+  const entries = retryOnEntries(retryOn);
+  const unknown = entries.filter((e) => e.kind === 'unknown').map((e) => e.text);
+  if (unknown.length > 0)
+    ctx.problem(
+      'SLUICE_MESH_VALUE_INVALID',
+      `http route ${route}: retry conditions ${unknown.join(', ')} are not known; they are left out`,
+    );
+  const kept = entries.filter((e) => e.kind !== 'unknown' && e.kind !== 'dropped');
+  if (kept.length === entries.length) return retryOn;
+  return kept.length > 0 ? kept.map((e) => e.text).join(',') : undefined;
+}
+
 function compileRoute(r: HTTPRoute, ctx: RouteContext): Route | null {
+  // A value the proxies cannot compile would make every proxy of the view reject its whole
+  // config: leave this route out (the load refuses such objects; this is the second line).
+  const bad = httpRouteProblems(r);
+  if (bad.length > 0) {
+    const p = bad[0] as (typeof bad)[number];
+    ctx.problem(
+      'SLUICE_MESH_VALUE_INVALID',
+      `http route ${r.name ?? ''} left out: ${p.path.join('.')}: ${p.message}`,
+    );
+    return null;
+  }
   let match: HttpMatch[] | undefined;
   if (r.match !== undefined && r.match.length > 0) {
     match = [];
@@ -180,9 +214,14 @@ function compileRoute(r: HTTPRoute, ctx: RouteContext): Route | null {
       const rt: NonNullable<Route['retries']> = { attempts: r.retries.attempts ?? 0 };
       if (rt.attempts > 0) {
         if (r.retries.perTryTimeout !== undefined) rt.perTryTimeout = r.retries.perTryTimeout;
-        if (r.retries.retryOn !== undefined) rt.retryOn = r.retries.retryOn;
+        const on = r.retries.retryOn;
+        if (on !== undefined && on.trim() !== '') {
+          const known = knownRetryOn(on, ctx, r.name ?? '');
+          if (known !== undefined) rt.retryOn = known;
+          else rt.attempts = 0;
+        }
       }
-      out.retries = rt;
+      out.retries = rt.attempts > 0 ? rt : { attempts: 0 };
     } else {
       out.retries = { ...DEFAULT_RETRY_POLICY };
     }

@@ -22,12 +22,15 @@ import type {
 } from '../../api/proxy-config.js';
 import type { ClientTLSSettings } from '../../api/networking/destination-rule.js';
 import {
+  authorizationRuleProblems,
   conditionKeySupported,
   type Rule,
   type Source,
 } from '../../api/security/authorization-policy.js';
 import type { JWTRule } from '../../api/security/request-authentication.js';
+import { parseJwks } from '../../api/security/values.js';
 import type { ProxyInstance } from '../registry.js';
+import type { MeshCompileProblem } from './codes.js';
 import { labelsMatch, ROOT_NAMESPACE } from './hosts.js';
 import type { EndpointInfo, MeshIndex, ServiceInfo, ServicePortInfo } from './model.js';
 
@@ -89,6 +92,8 @@ export class SecurityIndex {
   constructor(
     private readonly index: MeshIndex,
     readonly options: SecurityOptions,
+    /** Where values the proxies could not use are reported (see `authorization`, `jwtRules`). */
+    private readonly problems: MeshCompileProblem[] = [],
   ) {
     this.peer = selectedOf(index.others.get('PeerAuthentication') ?? []);
     this.authz = selectedOf(index.others.get('AuthorizationPolicy') ?? []);
@@ -161,10 +166,15 @@ export class SecurityIndex {
     endpoints: readonly EndpointInfo[],
   ): ClusterTls | undefined {
     if (drTls?.mode !== undefined) {
+      if (drTls.subjectAltNames?.includes('') === true)
+        this.problems.push({
+          code: 'SLUICE_MESH_VALUE_INVALID',
+          message: `DestinationRule tls of ${svc.fqdn}: empty subjectAltNames entries are left out`,
+        });
       if (drTls.mode === 'ISTIO_MUTUAL') {
         const t: ClusterTls = { mode: 'ISTIO_MUTUAL' };
         if (drTls.sni !== undefined) t.sni = drTls.sni;
-        const sans = drTls.subjectAltNames ?? this.sansOf(endpoints);
+        const sans = nonEmpty(drTls.subjectAltNames) ?? this.sansOf(endpoints);
         if (sans.length > 0) t.subjectAltNames = sans;
         return t;
       }
@@ -172,8 +182,8 @@ export class SecurityIndex {
         const t: ClusterTls = { mode: 'SIMPLE' };
         t.sni = drTls.sni ?? (svc.fqdn.includes('*') ? undefined : svc.fqdn) ?? '';
         if (t.sni === '') delete t.sni;
-        if (drTls.subjectAltNames !== undefined && drTls.subjectAltNames.length > 0)
-          t.subjectAltNames = drTls.subjectAltNames;
+        const sans = nonEmpty(drTls.subjectAltNames);
+        if (sans !== undefined) t.subjectAltNames = sans;
         return t;
       }
       return undefined;
@@ -229,8 +239,9 @@ export class SecurityIndex {
       const action = written === 'CUSTOM' ? 'DENY' : written;
       if (action !== 'ALLOW' && action !== 'DENY' && action !== 'AUDIT') continue;
       const rules: AuthzRule[] = [];
-      for (const written of (x.spec.rules as Rule[] | undefined) ?? []) {
-        let r = written;
+      for (const [i, written] of ((x.spec.rules as Rule[] | undefined) ?? []).entries()) {
+        let r = this.usable(written, action, `AuthorizationPolicy/${x.namespace}/${x.name}`, i);
+        if (r === null) continue;
         // A condition the proxies cannot evaluate (the load warned): fail closed. An ALLOW
         // rule with one never matches; DENY (CUSTOM too) and AUDIT rules match without it.
         if (r.when?.some((c) => !conditionKeySupported(c.key))) {
@@ -242,6 +253,43 @@ export class SecurityIndex {
       policies.push({ name: `${x.namespace}/${x.name}`, action, rules });
     }
     return policies.length > 0 ? { policies } : undefined;
+  }
+
+  /**
+   * The rule as the proxies can take it. A value they cannot parse (the load refuses such
+   * policies; this is the second line) would make them reject their whole config: an ALLOW
+   * rule with one is left out (it allows nothing), a DENY or AUDIT rule loses the field or
+   * condition holding it (so it matches more: fail closed). null: leave the rule out.
+   */
+  private usable(rule: Rule, action: string, object: string, i: number): Rule | null {
+    const bad = authorizationRuleProblems(rule);
+    if (bad.length === 0) return rule;
+    const what = bad.map((p) => `${p.path.join('.')}: ${p.message}`).join('; ');
+    if (action === 'ALLOW') {
+      this.problems.push({
+        code: 'SLUICE_MESH_VALUE_INVALID',
+        message: `rules[${i}] left out (it allows nothing): ${what}`,
+        object,
+      });
+      return null;
+    }
+    this.problems.push({
+      code: 'SLUICE_MESH_VALUE_INVALID',
+      message: `rules[${i}] applied without what the proxies cannot use (it ${action === 'AUDIT' ? 'audits' : 'denies'} more): ${what}`,
+      object,
+    });
+    const out = structuredClone(rule) as Rule;
+    const dropWhen = new Set<number>();
+    for (const p of bad) {
+      const [list, j, part, field] = p.path as [string, number, string?, string?];
+      if (list === 'when') dropWhen.add(j);
+      else if (list === 'from' && field !== undefined)
+        delete (out.from?.[j]?.source as Record<string, unknown> | undefined)?.[field];
+      else if (list === 'to' && part === 'operation' && field !== undefined)
+        delete (out.to?.[j]?.operation as Record<string, unknown> | undefined)?.[field];
+    }
+    if (out.when !== undefined) out.when = out.when.filter((_, j) => !dropWhen.has(j));
+    return out;
   }
 
   private principal(sa: string): string {
@@ -336,7 +384,18 @@ export class SecurityIndex {
         if (r.issuer === undefined) continue;
         const j: JwtRule = { issuer: r.issuer };
         if (r.audiences !== undefined) j.audiences = r.audiences;
-        if (r.jwks !== undefined) j.jwks = r.jwks;
+        if (r.jwks !== undefined) {
+          // Keys the proxies cannot parse would make them reject the whole config: none
+          // instead, so the issuer's tokens are rejected (401; the load refuses such rules).
+          const jwks = parseJwks(r.jwks);
+          if (typeof jwks === 'string')
+            this.problems.push({
+              code: 'SLUICE_MESH_VALUE_INVALID',
+              message: `jwtRules of issuer ${r.issuer}: ${jwks}; no keys are used`,
+              object: `RequestAuthentication/${x.namespace}/${x.name}`,
+            });
+          j.jwks = typeof jwks === 'string' ? NO_KEYS : r.jwks;
+        }
         const uri = r.jwksUri ?? r.jwks_uri;
         if (uri !== undefined && r.jwks === undefined) j.jwksUri = uri;
         // Neither: Istio discovers the keys from the issuer (OpenID discovery), which sluice
@@ -353,6 +412,15 @@ export class SecurityIndex {
     }
     return out.length > 0 ? out : undefined;
   }
+}
+
+/**
+ * The non-empty entries of a SAN list (an empty one names no identity, and the proxies refuse
+ * a config with one); undefined when none is left, which Istio reads as unset.
+ */
+function nonEmpty(sans: readonly string[] | undefined): string[] | undefined {
+  const out = sans?.filter((s) => s !== '');
+  return out !== undefined && out.length > 0 ? out : undefined;
 }
 
 /** The container port a service port reaches on a workload (by name or number). */

@@ -83,6 +83,16 @@ export class ViewBuilder {
       g.hash ??= contentHash(JSON.stringify(g.clusters));
       hashes.push(g.hash);
       for (const c of g.clusters) {
+        // Proxies reject a config naming one cluster twice (two ports of one number, two
+        // subsets of one name: the load refuses both); keep the first.
+        if (names.has(c.name)) {
+          this.problems.push({
+            code: 'SLUICE_MESH_DUPLICATE_CLUSTER',
+            message: `cluster ${c.name} is defined twice; the first is kept`,
+            object: svc.objectKey,
+          });
+          continue;
+        }
         out.push(c);
         names.add(c.name);
       }
@@ -361,6 +371,8 @@ export class ViewBuilder {
       }
     }
     const vhosts: VirtualHost[] = [];
+    // Proxies reject a listener that names a domain twice: the first virtual host keeps it.
+    const claimed = new Set<string>();
     for (const d of [...byDomain.keys()].sort()) {
       const entries = byDomain.get(d) ?? [];
       const routes: Route[] = [];
@@ -379,10 +391,21 @@ export class ViewBuilder {
         );
       }
       if (routes.length === 0) continue;
-      const domains = [d];
+      const candidates = [d];
       if (!d.includes('*'))
-        for (const port of [...ports].sort((a, b) => a - b)) domains.push(`${d}:${port}`);
-      vhosts.push({ name: d, domains, routes });
+        for (const port of [...ports].sort((a, b) => a - b)) candidates.push(`${d}:${port}`);
+      const domains: string[] = [];
+      for (const c of candidates) {
+        if (!claimed.has(c)) {
+          claimed.add(c);
+          domains.push(c);
+        } else
+          this.problems.push({
+            code: 'SLUICE_MESH_DOMAIN_CONFLICT',
+            message: `domain ${c} of ${d} is already served by gateway ${p.id}`,
+          });
+      }
+      if (domains.length > 0) vhosts.push({ name: d, domains, routes });
     }
     const listener: Listener = { name: 'gateway', virtualHosts: vhosts };
     if (servers !== undefined) listener.servers = servers;
