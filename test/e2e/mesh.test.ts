@@ -414,11 +414,11 @@ test('AuthorizationPolicy DENY and a JWT-protected path', async () => {
   assert.equal((await get('/secure', { authorization: `Bearer ${wrongAudience}` })).status, 401);
 });
 
-test('a config the proxies refuse is NACKed and the previous one keeps serving', async () => {
+test('a regex the proxies cannot compile is refused at load: the previous routing keeps serving, no proxy NACKs', async () => {
   await waitFor(fleetSettled, 'the fleet settled', 60_000);
   const good = await get('/', { 'end-user': 'jason' });
   assert.equal(good.status, 200);
-  // A regular expression JavaScript cannot compile passes the schema but not the proxy.
+  // It passes the schema; every sidecar of the namespace would reject its whole config.
   const broken = manifests('{}')['routing/backend.yaml'] as string;
   const sha = repo.commit({
     'routing/backend.yaml': broken.replace(
@@ -428,6 +428,24 @@ test('a config the proxies refuse is NACKed and the previous one keeps serving',
   });
   await c.poller.trigger('test');
   await waitFor(() => c.controller.revision?.endsWith(sha), 'the broken revision applied', 60_000);
+  const refused = c.controller.status().diagnostics.find((d) => d.code === 'SLUICE_VALUE_INVALID');
+  assert.equal(refused?.file, 'routing/backend.yaml');
+  assert.equal(refused?.path, 'spec.http[0].match[0].headers.end-user.regex');
+  await waitFor(fleetSettled, 'the fleet settled', 60_000);
+  const still = await get('/', { 'end-user': 'jason' });
+  assert.equal(still.status, 200);
+  assert.equal(still.body?.backends[0]?.body?.version, 'v2', 'the previous routing keeps serving');
+});
+
+test('a config a proxy refuses is NACKed and its previous one keeps serving', async () => {
+  await waitFor(fleetSettled, 'the fleet settled', 60_000);
+  // A certificate the gateway cannot read: only the proxy reading it can tell.
+  const gateway = manifests('{}')['routing/gateway.yaml'] as string;
+  const sha = repo.commit({
+    'routing/gateway.yaml': gateway.replace('credentialName: shop-cert', 'credentialName: gone'),
+  });
+  await c.poller.trigger('test');
+  await waitFor(() => c.controller.revision?.endsWith(sha), 'the revision applied', 60_000);
   const nacked = await waitFor(
     async () => {
       const body = (await (await fetch(c.url + '/api/v1/proxies')).json()) as {
@@ -441,5 +459,5 @@ test('a config the proxies refuse is NACKed and the previous one keeps serving',
   assert.ok(nacked.reason?.code, 'the NACK carries a coded reason');
   const still = await get('/', { 'end-user': 'jason' });
   assert.equal(still.status, 200);
-  assert.equal(still.body?.backends[0]?.body?.version, 'v2', 'the previous routing keeps serving');
+  assert.equal(still.body?.backends[0]?.body?.version, 'v2', 'the previous config keeps serving');
 });
