@@ -27,6 +27,9 @@ class TimerList {
   constructor(readonly duration: number) {}
 }
 
+/** The longest delay setTimeout takes. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
 /** Milliseconds on a monotonic clock. */
 export const now = (): number => performance.now();
 
@@ -69,7 +72,9 @@ export class CoarseTimers {
   private schedule(deadline: number): void {
     if (this.handle !== null) clearTimeout(this.handle);
     this.armedFor = deadline;
-    this.handle = setTimeout(this.fire, Math.max(1, deadline - now()));
+    // setTimeout takes at most 2^31-1 ms (~24.8 days) and turns more into 1 ms: a far
+    // deadline (a route timeout of 1000h) is woken at the cap and re-armed from there.
+    this.handle = setTimeout(this.fire, Math.min(MAX_DELAY_MS, Math.max(1, deadline - now())));
     this.handle.unref();
   }
 
