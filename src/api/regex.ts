@@ -33,7 +33,17 @@ const RE2_ESCAPES: Record<string, string> = {
   P: '\\P (negated Unicode class) is read as the letter P; list the characters instead',
 };
 
-/** What RE2 syntax the source uses that JavaScript does not understand, or null. */
+/**
+ * Longest regex accepted. RE2 in Envoy bounds a regex's program size; JavaScript's
+ * backtracking engine has no such bound, so the length is capped as Istio's validation does.
+ */
+export const MAX_REGEX_LENGTH = 1024;
+
+/**
+ * What the source uses that RE2 does not have or reads differently from JavaScript, or
+ * null. JavaScript-only constructs (backreferences, lookaround) are refused too: Istio
+ * (RE2) rejects them, and they are what makes a backtracking engine take exponential time.
+ */
 function re2Only(source: string): string | null {
   let inClass = false;
   for (let i = 0; i < source.length; i++) {
@@ -44,6 +54,8 @@ function re2Only(source: string): string | null {
       if (hint !== undefined) return hint;
       if (next === 'x' && source[i + 2] === '{')
         return '\\x{...} (a code point) is read as x repeated; write \\xHH or \\uHHHH';
+      if (!inClass && next >= '1' && next <= '9')
+        return 'backreferences such as \\1 are not RE2 syntax (Istio rejects them)';
       i++;
     } else if (inClass) {
       if (c === '[' && /^\[:[a-z]+:\]/.test(source.slice(i)))
@@ -57,6 +69,8 @@ function re2Only(source: string): string | null {
     } else if (c === '(' && source[i + 1] === '?') {
       if (source[i + 2] === 'P' && source[i + 3] === '<')
         return 'named groups are written (?<name>...) in JavaScript, not (?P<name>...)';
+      if (/^(?:[=!]|<[=!])/.test(source.slice(i + 2, i + 4)))
+        return 'lookahead and lookbehind assertions are not RE2 syntax (Istio rejects them)';
       if (/^[imsU-]/.test(source[i + 2] ?? ''))
         return 'inline flags such as (?i) are RE2 syntax that JavaScript does not support; write both cases ([Aa]) instead';
     }
@@ -70,6 +84,8 @@ function re2Only(source: string): string | null {
  * JavaScript reads differently.
  */
 export function regexProblem(source: string, use: RegexUse): string | null {
+  if (source.length > MAX_REGEX_LENGTH)
+    return `regex is ${source.length} characters long; at most ${MAX_REGEX_LENGTH} are accepted`;
   const hint = re2Only(source);
   try {
     if (use === 'match') fullMatchRegExp(source);

@@ -94,6 +94,17 @@ describe('regexes: what the proxies compile', () => {
       );
     }
     // The same characters escaped, or inside a class as literals, are fine.
+    // JavaScript-only constructs Istio's RE2 refuses (and the usual causes of exponential
+    // backtracking), and regexes over the length cap.
+    for (const [re, why] of [
+      ['(a+)\\1', /backreferences/],
+      ['(?=a)[a-z]+', /lookahead and lookbehind/],
+      ['(?<!x)/api', /lookahead and lookbehind/],
+      ['a'.repeat(1025), /1025 characters long; at most 1024/],
+    ] as const) {
+      assert.match(regexProblem(re, 'match') ?? '', why, re);
+    }
+    assert.equal(regexProblem('a'.repeat(1024), 'match'), null);
     assert.equal(regexProblem('a\\\\z', 'match'), null);
     assert.equal(regexProblem('[(?i)]', 'match'), null);
   });
