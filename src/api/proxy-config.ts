@@ -64,6 +64,8 @@ export const RouteDestination = Struct({
   /** Relative weight; Istio's rules (missing weights share the rest) are applied upstream. */
   weight: Opt(Type.Integer({ minimum: 0 })),
   headers: Opt(Headers),
+  /** The authority requests sent to this destination carry (over the route's rewrite). */
+  authority: Opt(Type.String()),
 });
 export type RouteDestination = Static<typeof RouteDestination>;
 

@@ -189,6 +189,8 @@ export interface CompiledDestination {
   readonly cluster: CompiledCluster;
   readonly requestOps: HeaderOps | null;
   readonly responseOps: HeaderOps | null;
+  /** The authority requests to this destination carry; null: the route's. */
+  readonly authority: string | null;
 }
 
 export interface CompiledRewrite {
@@ -332,6 +334,7 @@ function compileRoute(
       cluster: resolve(d.cluster, `${where}.route[${i}]`),
       requestOps: headerOps(d.headers?.request),
       responseOps: headerOps(d.headers?.response),
+      authority: d.authority ?? null,
     });
     // A single destination without a weight takes everything, as Istio.
     total += d.weight ?? (r.route?.length === 1 ? 100 : 0);

@@ -416,6 +416,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
       }
       if (rw.authority !== null) this.authority = rw.authority;
     }
+    if (dest.authority !== null) this.authority = dest.authority;
     const h = this.head;
     if (route.requestOps !== null) route.requestOps.apply(h.names, h.values);
     if (dest.requestOps !== null) dest.requestOps.apply(h.names, h.values);

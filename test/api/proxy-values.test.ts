@@ -340,7 +340,14 @@ describe('HTTP routes: values the proxies cannot compile or write into a head', 
         allowOrigins: [{ exact: 'x' }, { regex: '(?P<o>.*)' }],
         allowHeaders: ['*', 'a b'],
       },
-      headers: { request: { set: { ':authority': 'x', 'x-ok': 'v\u0000' }, remove: ['a:b'] } },
+      // A request set of :authority or host rewrites the authority (as Istio); an add may not.
+      headers: {
+        request: {
+          set: { ':authority': 'x', 'x-ok': 'v\u0000' },
+          add: { Host: 'y' },
+          remove: ['a:b'],
+        },
+      },
       route: [{ destination: { host: 'a' }, headers: { response: { add: { 'a/b': 'c' } } } }],
     };
     assert.deepEqual(
@@ -353,8 +360,8 @@ describe('HTTP routes: values the proxies cannot compile or write into a head', 
         'redirect.authority',
         'corsPolicy.allowOrigins.1.regex',
         'corsPolicy.allowHeaders.1',
-        'headers.request.set.:authority (key)',
         'headers.request.set.x-ok',
+        'headers.request.add.Host (key)',
         'headers.request.remove.0',
         'route.0.headers.response.add.a/b (key)',
       ],

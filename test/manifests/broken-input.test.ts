@@ -550,6 +550,28 @@ cases.push(
     },
   },
   {
+    name: 'a request header add of host (only a set may rewrite the authority)',
+    yaml: route('headers:\n        request:\n          add:\n            Host: b.example\n'),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 12,
+      col: 13,
+      path: 'spec.http[0].headers.request.add.Host',
+      message: /can only be set on requests/,
+    },
+  },
+  {
+    name: 'a response header set of :authority',
+    yaml: route('headers:\n        response:\n          set:\n            ":authority": b\n'),
+    expect: {
+      code: 'SLUICE_VALUE_INVALID',
+      line: 12,
+      col: 13,
+      path: 'spec.http[0].headers.response.set[":authority"]',
+      message: /can only be set on requests/,
+    },
+  },
+  {
     name: 'a redirect scheme other than http and https',
     yaml: vs('  hosts: [reviews]\n  http:\n    - redirect:\n        scheme: ftp\n'),
     expect: {

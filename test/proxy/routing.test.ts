@@ -223,6 +223,12 @@ test('rewrite, redirect, direct response and header operations', () =>
         route: [{ cluster: 'up' }],
       },
       {
+        // A destination's authority wins over the route's rewrite.
+        match: [{ uri: { prefix: '/dest-auth' } }],
+        rewrite: { authority: 'route.host' },
+        route: [{ cluster: 'up', authority: 'destination.host' }],
+      },
+      {
         match: [{ uri: { exact: '/moved' } }],
         redirect: { uri: '/here', authority: 'new.example.com', redirectCode: 302 },
       },
@@ -258,6 +264,10 @@ test('rewrite, redirect, direct response and header operations', () =>
     assert.equal(
       (await request(port, { path: '/re/abc/42', headers: { host: 'h' } })).body,
       'h /42/abc - - -',
+    );
+    assert.equal(
+      (await request(port, { path: '/dest-auth', headers: { host: 'h' } })).body,
+      'destination.host /dest-auth - - -',
     );
     const moved = await request(port, {
       path: '/moved?a=b',

@@ -44,7 +44,7 @@ function headerName(
     ...(key ? { at: 'key' as const } : {}),
     path,
     message: name.startsWith(':')
-      ? `${JSON.stringify(name)} is a pseudo-header, which sluice's proxies do not set; use rewrite.authority to change the authority`
+      ? `${JSON.stringify(name)} is a pseudo-header, which sluice's proxies do not set`
       : `${JSON.stringify(name)} is not a header name (letters, digits and !#$%&'*+-.^_\`|~)`,
   });
 }
@@ -70,22 +70,44 @@ export function matchProblems(matches: unknown): ValueProblem[] {
   return out;
 }
 
-/** Header operations (`headers` of a route or of one of its destinations). */
+/** `host` or `:authority`: Istio sets the request's authority from it, and nothing else. */
+export function isAuthorityHeader(name: string): boolean {
+  const n = name.toLowerCase();
+  return n === 'host' || n === ':authority';
+}
+
+/**
+ * Header operations (`headers` of a route or of one of its destinations). As in Istio, a
+ * request `set` of `host` or `:authority` rewrites the authority; any other operation on
+ * them is refused (Envoy may not modify them).
+ */
 function headerProblems(out: ValueProblem[], path: (string | number)[], headers: unknown): void {
   for (const side of ['request', 'response']) {
     const ops = asObj(asObj(headers)[side]);
     for (const op of ['set', 'add']) {
       const byName = asObj(ops[op]);
       for (const name of Object.keys(byName)) {
-        headerName(out, [...path, side, op, name], name, true);
-        text(out, [...path, side, op, name], byName[name]);
+        const at = [...path, side, op, name];
+        if (isAuthorityHeader(name)) {
+          if (side === 'request' && op === 'set') text(out, at, byName[name]);
+          else out.push({ at: 'key', path: at, message: authorityOnlySet(name) });
+          continue;
+        }
+        headerName(out, at, name, true);
+        text(out, at, byName[name]);
       }
     }
     asArr(ops.remove).forEach((name, k) => {
-      if (typeof name === 'string') headerName(out, [...path, side, 'remove', k], name);
+      if (typeof name !== 'string') return;
+      if (isAuthorityHeader(name))
+        out.push({ path: [...path, side, 'remove', k], message: authorityOnlySet(name) });
+      else headerName(out, [...path, side, 'remove', k], name);
     });
   }
 }
+
+const authorityOnlySet = (name: string): string =>
+  `${JSON.stringify(name)} can only be set on requests (it rewrites the authority, as rewrite.authority does)`;
 
 /**
  * Problems of one HTTP route (VirtualService `http[i]`, or a Canary's `service`, which

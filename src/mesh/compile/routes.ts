@@ -13,7 +13,7 @@ import type {
 } from '../../api/networking/virtual-service.js';
 import type { Destination, Headers } from '../../api/networking/common.js';
 import { retryOnEntries } from '../../api/networking/retry-on.js';
-import { httpRouteProblems } from '../../api/networking/route-values.js';
+import { httpRouteProblems, isAuthorityHeader } from '../../api/networking/route-values.js';
 import type { MeshCompileCode } from './codes.js';
 import { gatewayRef } from './model.js';
 
@@ -85,6 +85,10 @@ function compileMatch(m: HTTPMatchRequest, ctx: RouteContext): HttpMatch | null 
   return out;
 }
 
+/**
+ * The header operations, without a request `set` of `host` or `:authority`: Istio turns that
+ * into an authority rewrite (see `authoritySet`).
+ */
 function headers(h: Headers | undefined): Route['headers'] | undefined {
   if (h === undefined) return undefined;
   const out: NonNullable<Route['headers']> = {};
@@ -92,12 +96,25 @@ function headers(h: Headers | undefined): Route['headers'] | undefined {
     const ops = h[side];
     if (ops === undefined) continue;
     const o: NonNullable<NonNullable<Route['headers']>['request']> = {};
-    if (ops.set !== undefined) o.set = ops.set;
+    if (ops.set !== undefined) {
+      const set = Object.fromEntries(
+        Object.entries(ops.set).filter(([n]) => side === 'response' || !isAuthorityHeader(n)),
+      );
+      if (Object.keys(set).length > 0) o.set = set;
+    }
     if (ops.add !== undefined) o.add = ops.add;
     if (ops.remove !== undefined) o.remove = ops.remove;
     if (Object.keys(o).length > 0) out[side] = o;
   }
   return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** The authority a request `set` of `host` or `:authority` gives (the last one listed). */
+function authoritySet(h: Headers | undefined): string | undefined {
+  let authority: string | undefined;
+  for (const [n, v] of Object.entries(h?.request?.set ?? {}))
+    if (isAuthorityHeader(n)) authority = v;
+  return authority;
 }
 
 /**
@@ -194,6 +211,8 @@ function compileRoute(r: HTTPRoute, ctx: RouteContext): Route | null {
         if (weight !== undefined) rd.weight = weight;
         const h = headers(d.headers);
         if (h !== undefined) rd.headers = h;
+        const authority = authoritySet(d.headers);
+        if (authority !== undefined) rd.authority = authority;
         return rd;
       });
     }
@@ -201,11 +220,14 @@ function compileRoute(r: HTTPRoute, ctx: RouteContext): Route | null {
     // A delegate (unsupported) or an empty route: nothing to run.
     return null;
   }
-  if (r.rewrite !== undefined && out.route !== undefined) {
+  const setAuthority = authoritySet(r.headers);
+  if ((r.rewrite !== undefined || setAuthority !== undefined) && out.route !== undefined) {
     const rw: NonNullable<Route['rewrite']> = {};
-    if (r.rewrite.uri !== undefined) rw.uri = r.rewrite.uri;
-    if (r.rewrite.authority !== undefined) rw.authority = r.rewrite.authority;
-    if (r.rewrite.uriRegexRewrite !== undefined) rw.uriRegexRewrite = r.rewrite.uriRegexRewrite;
+    if (r.rewrite?.uri !== undefined) rw.uri = r.rewrite.uri;
+    // rewrite.authority, else a request header set of host/:authority (as Istio).
+    const authority = r.rewrite?.authority ?? setAuthority;
+    if (authority !== undefined) rw.authority = authority;
+    if (r.rewrite?.uriRegexRewrite !== undefined) rw.uriRegexRewrite = r.rewrite.uriRegexRewrite;
     if (Object.keys(rw).length > 0) out.rewrite = rw;
   }
   if (out.route !== undefined) {

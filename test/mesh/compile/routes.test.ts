@@ -178,6 +178,43 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: 'a request set of host or :authority rewrites the authority (route and destination), as Istio',
+    yaml: [
+      vs(`  - headers:
+      request: {set: {Host: api.internal, x-a: "1"}}
+      response: {set: {x-b: "2"}}
+    route:
+    - destination: {host: reviews, subset: v1}
+      weight: 50
+      headers: {request: {set: {":authority": v1.internal}}}
+    - destination: {host: reviews, subset: v2}
+      weight: 50
+  - match: [{uri: {prefix: /both}}]
+    rewrite: {authority: rewrite.wins}
+    headers: {request: {set: {host: header.loses}}}
+    route:
+    - destination: {host: reviews}
+`),
+    ],
+    expected: [
+      {
+        route: [
+          { cluster: SUBSET('v1'), weight: 50, authority: 'v1.internal' },
+          { cluster: SUBSET('v2'), weight: 50 },
+        ],
+        rewrite: { authority: 'api.internal' },
+        retries: RETRY,
+        headers: { request: { set: { 'x-a': '1' } }, response: { set: { 'x-b': '2' } } },
+      },
+      {
+        match: [{ uri: { prefix: '/both' } }],
+        route: [{ cluster: `outbound|9080||${FQDN('reviews')}` }],
+        rewrite: { authority: 'rewrite.wins' },
+        retries: RETRY,
+      },
+    ],
+  },
+  {
     name: 'retries attempts 0 turn retries off',
     yaml: [
       vs(`  - retries: {attempts: 0}
