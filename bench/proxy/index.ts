@@ -27,15 +27,27 @@
  * The floors, measured on this machine (session 2; wrk -c32, 1 KiB, proxy pinned to its own
  * core where CPU per request is compared):
  * - A bare Node.js TCP relay (no HTTP parsing: socket 'data' → write, both ways) does about
- *   0.83x nginx-as-proxy at 15 µs CPU per request; sluice spends about 27 µs. Of the
- *   difference, our JavaScript (parse, route, headers, telemetry) is ~17% of the proxy's CPU,
- *   Node's stream machinery (write wraps, nextTick, microtasks) ~6%, GC ~6%. A larger young
- *   generation (--max-semi-space-size=8) does not raise throughput and adds 13 MB RSS.
+ *   0.83x nginx-as-proxy at 15 µs CPU per request. A larger young generation
+ *   (--max-semi-space-size=8) does not raise throughput and adds 13 MB RSS.
  * - At 1,000 rps the bare relay already adds ~0.4 ms p90 (hey), nginx ~0.2 ms: the extra
  *   process hop (two more loopback deliveries and wake-ups on a VM) costs more than the 0.15 ms
- *   target before any proxy work.
- * - An idle `node` process is 40 MB RSS (34 MB of it the binary's mapped pages); the proxy
- *   idles at ~49 MB and peaks at ~57 MB under load.
+ *   target before any proxy work. hey reports in steps of 0.1 ms.
+ * - An idle `node` process is 40 MB RSS (34 MB of it the executable's mapped pages; loading
+ *   net, http2 and tls maps ~3.5 MB more, and optimised code another ~3.5 MB of compiler
+ *   pages). Those pages are shared by every proxy on a host: pss_mb is the per-proxy share.
+ *
+ * Session 3 (perf record with --perf-basic-prof; /proc CPU per request, A/B of two bundles
+ * in alternating runs): sluice went from ~22-23 µs to ~19-20 µs of CPU per request, and from
+ * 0.44-0.46x to 0.50-0.52x nginx, by
+ * - upstream sockets reading into a reused buffer of their own (`onread`, read-buffer.ts)
+ *   instead of Node allocating, shrinking and later sweeping a 64 KiB ArrayBuffer per read:
+ *   ~10% of the proxy's CPU (malloc/free, BackingStore bookkeeping, GC). Downstream sockets
+ *   cannot do this: net.Server has no `onread`;
+ * - one reused buffer for the coalesced response head and first body bytes;
+ * - header-name and line-ending checks as byte-table and indexOf scans instead of regexes.
+ * Half the proxy's CPU is now the kernel (loopback TCP send and receive, wake-ups of the
+ * peer process), and no single user-space function is over ~1.5%: Node's stream machinery,
+ * head parsing and building, telemetry and the UUID of x-request-id each take a little.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
