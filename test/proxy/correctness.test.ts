@@ -128,6 +128,29 @@ test('1xx interim responses from the upstream (100, 103) are dropped; the final 
     assert.doesNotMatch(out, /103|Early/);
   }));
 
+test('a final response head split across reads after an interim one arrives intact', () =>
+  withCleanup(async (defer) => {
+    // The first read ends inside the final head; the second, longer one lands in the same
+    // reused read buffer, so the start of the head must have been copied out of it.
+    const up = await rawUpstream((s: net.Socket) => {
+      s.once('data', () => {
+        s.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nx-a: 1');
+        setTimeout(
+          () => s.write(`\r\nx-pad: ${'p'.repeat(200)}\r\ncontent-length: 5\r\n\r\nfinal`),
+          30,
+        );
+      });
+    });
+    defer(() => up.close());
+    const { proxy, port } = await startProxy(
+      bootstrap(config([{ route: [{ cluster: 'up' }] }], [cluster('up', [up.port])])),
+    );
+    defer(() => proxy.stop());
+    const out = await raw(port, 'GET / HTTP/1.1\r\nhost: up\r\n\r\n', /final$/);
+    assert.match(out, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(out, /\r\nx-a: 1\r\n/);
+  }));
+
 test('retriable-4xx retries a 409; other 4xx are not retried', () =>
   withCleanup(async (defer) => {
     const t = await through(

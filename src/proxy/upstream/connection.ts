@@ -199,8 +199,8 @@ export class ClientConnection implements UpstreamStream {
           this.protocolError('upstream response head too large');
           return;
         }
-        // Kept for the next read: a copy, since the read buffer will be reused.
-        this.buf = buf === d ? Buffer.from(d) : buf;
+        // Kept for the next read: a copy when it is (part of) the read buffer, reused then.
+        this.buf = buf.buffer === d.buffer ? Buffer.from(buf) : buf;
         return;
       }
       let head: ResponseHead;
