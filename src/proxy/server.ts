@@ -431,7 +431,15 @@ export class ServerConnection implements TimerTarget, Downstream {
   private responseDone = false;
   private keepAlive = true;
   private parsing = false;
+  /**
+   * One coarse timer for the time between requests: the idle timeout (keep-alive) until the
+   * first byte of the next head, then the head timeout (slowloris guard), as Envoy's
+   * idle_timeout and request_headers_timeout. No per-socket Node timer: that one is
+   * refreshed on every read and write.
+   */
   private readonly headTimer: TimerNode;
+  /** headTimer runs as the idle timeout (no byte of the next request yet). */
+  private idle = false;
   private closing = false;
 
   constructor(socket: net.Socket, listener: ListenerRuntime) {
@@ -439,15 +447,12 @@ export class ServerConnection implements TimerTarget, Downstream {
     this.listener = listener;
     this.remoteAddress = socket.remoteAddress ?? '';
     this.headTimer = new TimerNode(this, 0);
+    // A new connection has the head timeout to send its first request.
     listener.runtime.timers.arm(this.headTimer, listener.runtime.headTimeoutMs);
-    socket.setTimeout(listener.runtime.idleTimeoutMs);
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('drain', () => {
       if (this.ex !== null) this.ex.onDownstreamDrain();
       else if (this.state === S_DRAIN) this.next();
-    });
-    socket.on('timeout', () => {
-      if (this.ex === null) this.destroy();
     });
     socket.on('error', () => {
       /* 'close' follows */
@@ -456,14 +461,31 @@ export class ServerConnection implements TimerTarget, Downstream {
   }
 
   onTimer(): void {
+    if (this.ex !== null) return;
+    // Idle between requests for the idle timeout (or not reading its answers): closed.
+    if (this.idle || this.state === S_DRAIN) {
+      this.destroy();
+      return;
+    }
     // The request head did not arrive in time (slowloris guard).
-    if (this.state === S_HEAD && this.ex === null) {
+    if (this.state === S_HEAD) {
       if (this.buf !== null && this.buf.length > 0) this.reject(new RequestTimeoutError());
       else this.destroy();
     }
   }
 
+  /** Between requests: the idle timeout runs until the next request's first byte. */
+  private armIdle(): void {
+    this.idle = true;
+    this.listener.runtime.timers.arm(this.headTimer, this.listener.runtime.idleTimeoutMs);
+  }
+
   private onData(d: Buffer): void {
+    if (this.idle) {
+      // The next request begins: it has the head timeout to arrive whole.
+      this.idle = false;
+      this.listener.runtime.timers.arm(this.headTimer, this.listener.runtime.headTimeoutMs);
+    }
     if (this.state === S_BODY) {
       this.feedBody(d, 0);
       return;
@@ -543,9 +565,7 @@ export class ServerConnection implements TimerTarget, Downstream {
     socket.pause();
     socket.removeAllListeners('data');
     socket.removeAllListeners('drain');
-    socket.removeAllListeners('timeout');
     socket.removeAllListeners('close');
-    socket.setTimeout(0);
     this.listener.adoptHttp2(socket, buf, this.peer);
   }
 
@@ -593,6 +613,7 @@ export class ServerConnection implements TimerTarget, Downstream {
     this.served++;
     const timers = this.listener.runtime.timers;
     timers.cancel(this.headTimer);
+    this.idle = false;
     this.keepAlive = head.keepAlive && !this.closing;
     this.bodyKind = head.bodyKind;
     this.responseDone = false;
@@ -797,11 +818,16 @@ export class ServerConnection implements TimerTarget, Downstream {
     // never reads.
     if (this.socket.writableNeedDrain) {
       this.state = S_DRAIN;
+      this.armIdle();
       this.socket.pause();
       return;
     }
     this.state = S_HEAD;
-    this.listener.runtime.timers.arm(this.headTimer, this.listener.runtime.headTimeoutMs);
+    // Bytes of the next request already here (pipelining): its head timeout runs.
+    if (this.buf !== null) {
+      this.idle = false;
+      this.listener.runtime.timers.arm(this.headTimer, this.listener.runtime.headTimeoutMs);
+    } else this.armIdle();
     if (this.socket.isPaused()) this.socket.resume();
     if (this.buf !== null) this.parse();
   }
@@ -812,7 +838,6 @@ export class ServerConnection implements TimerTarget, Downstream {
     this.state = S_UPGRADED;
     this.ex = null;
     const socket = this.socket;
-    socket.setTimeout(0);
     socket.write(head, 'latin1');
     if (rest.length > 0) socket.write(rest);
     if (this.buf !== null) {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import {
   bootstrap,
@@ -12,6 +13,7 @@ import {
   upstream,
   withCleanup,
 } from './helpers.js';
+import { waitFor } from '../source/support/time.js';
 
 const status = (out: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(out)?.[1] ?? 0);
 
@@ -71,6 +73,35 @@ test('a client that never finishes its head gets 408 (slowloris guard)', () =>
     defer(() => proxy.stop());
     const out = await raw(port, 'GET / HTTP/1.1\r\nhost: a\r\n');
     assert.equal(status(out), 408);
+  }));
+
+test('keep-alive: an idle connection outlives the head timeout, and is closed after the idle timeout', () =>
+  withCleanup(async (defer) => {
+    const up = await upstream('a');
+    defer(() => up.close());
+    const b = bootstrap(config([{ route: [{ cluster: 'a' }] }], [cluster('a', [up.port])]), {
+      limits: { requestHeadersTimeout: '100ms', idleTimeout: '1s' },
+    });
+    const { proxy, port } = await startProxy(b);
+    defer(() => proxy.stop());
+    const s = net.connect(port, '127.0.0.1');
+    defer(() => s.destroy());
+    let got = '';
+    let closed = false;
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    s.on('close', () => (closed = true));
+    const ask = async (n: number) => {
+      s.write('GET / HTTP/1.1\r\nhost: a\r\n\r\n');
+      await waitFor(() => (got.match(/ok a/g) ?? []).length === n, `answer ${n}`);
+    };
+    await ask(1);
+    // Idle for three head timeouts: the head timeout starts with a request's first byte only.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(closed, false);
+    await ask(2);
+    // Then idle past the idle timeout: the proxy closes the connection.
+    await waitFor(() => closed, 'the idle connection closed');
+    assert.equal((got.match(/HTTP\/1\.1 200/g) ?? []).length, 2);
   }));
 
 test('upstream failures map to status and response flag', () =>
