@@ -876,8 +876,13 @@ export class ServerConnection implements TimerTarget, Downstream {
   /** Graceful shutdown: close now if idle, else after the current response. */
   closeWhenIdle(): void {
     this.closing = true;
-    // Tunnels (upgraded connections) have no request boundary to wait for.
-    if ((this.ex === null && this.state === S_HEAD) || this.state === S_UPGRADED) this.destroy();
+    // Tunnels (upgraded connections) have no request boundary to wait for; a client not
+    // reading its answers (S_DRAIN) would hold the shutdown up.
+    if (
+      (this.ex === null && (this.state === S_HEAD || this.state === S_DRAIN)) ||
+      this.state === S_UPGRADED
+    )
+      this.destroy();
   }
 
   destroy(): void {

@@ -178,3 +178,30 @@ test('a pipelining client that stops reading holds the proxy back; every answer 
       assert.ok(bodies[i] === bodyFor(i).toString('latin1'), `answer ${i} differs`);
     }
   }));
+
+test('shutdown does not wait for a client that stops reading its answers', () =>
+  withCleanup(async (defer) => {
+    let served = 0;
+    const up = await upstream('pipe', (_req, res) => {
+      served++;
+      res.end(Buffer.alloc(8 * 1024, 'x'));
+    });
+    defer(() => up.close());
+    const { proxy, port } = await startProxy(
+      bootstrap(config([{ route: [{ cluster: 'pipe' }] }], [cluster('pipe', [up.port])])),
+    );
+    defer(() => proxy.stop());
+    const socket = net.connect(port, '127.0.0.1');
+    defer(() => socket.destroy());
+    socket.pause();
+    socket.write('GET / HTTP/1.1\r\nhost: pipe\r\n\r\n'.repeat(2000));
+    let last = -1;
+    let still = 0;
+    while (still < 5) {
+      await new Promise((r) => setTimeout(r, 20));
+      still = served === last ? still + 1 : 0;
+      last = served;
+    }
+    // SIGTERM: a clean exit (0), not the helper's SIGKILL after 5 s.
+    assert.equal(await proxy.stop(), 0);
+  }));
