@@ -47,6 +47,8 @@ export const ERROR_CODES = {
   SLUICE_PROXY_BAD_REQUEST: 'the request is malformed HTTP (400, flag DPE)',
   SLUICE_PROXY_HEADERS_TOO_LARGE: 'the request head exceeds the configured limit (431)',
   SLUICE_PROXY_REQUEST_TIMEOUT: 'the client did not send a whole request head in time (408)',
+  SLUICE_PROXY_STREAM_IDLE_TIMEOUT:
+    'no bytes moved either way for the stream idle timeout (408 before the response, else a reset; flag SI)',
   SLUICE_PROXY_NOT_IMPLEMENTED: 'the request uses an HTTP feature the proxy does not support (501)',
 } as const;
 
@@ -152,6 +154,13 @@ export class HeadersTooLargeError extends RequestError {
 export class RequestTimeoutError extends RequestError {
   constructor() {
     super('SLUICE_PROXY_REQUEST_TIMEOUT', 408, 'DPE', 'request timeout');
+  }
+}
+
+/** Envoy's stream_idle_timeout: 408 "stream timeout" with flag SI. */
+export class StreamIdleTimeoutError extends RequestError {
+  constructor() {
+    super('SLUICE_PROXY_STREAM_IDLE_TIMEOUT', 408, 'SI', 'stream timeout');
   }
 }
 

@@ -30,6 +30,7 @@ import {
   RefusedStreamError,
   RequestError,
   UpstreamOverflowError,
+  StreamIdleTimeoutError,
   UpstreamTimeoutError,
 } from './errors.js';
 import type { Next } from './filter.js';
@@ -52,6 +53,8 @@ const R_GRPC = R_UNAVAILABLE | R_CANCELLED | R_DEADLINE | R_EXHAUSTED | R_INTERN
 const T_ROUTE = 0;
 const T_TRY = 1;
 const T_WAKE = 2;
+/** Stream idle timeout: re-armed whenever bytes move (request body, response body, drain). */
+const T_IDLE = 3;
 
 export const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
@@ -253,6 +256,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
       colon > 0 && this.authority.indexOf(']') < colon
         ? Number(this.authority.slice(colon + 1)) || listener.port
         : listener.port;
+    this.touch();
   }
 
   // ---- request facts (MatchInput / HashSource) ----
@@ -312,13 +316,19 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
   // ---- timers ----
 
   private timer(kind: number): TimerNode {
-    if (this.timers === null) this.timers = [null, null, null];
+    if (this.timers === null) this.timers = [null, null, null, null];
     let t = this.timers[kind];
     if (t == null) {
       t = new TimerNode(this, kind);
       this.timers[kind] = t;
     }
     return t;
+  }
+
+  /** Bytes moved (or the request began): the stream idle timeout starts over. */
+  private touch(): void {
+    const ms = this.listener.runtime.streamIdleTimeoutMs;
+    if (ms > 0 && !this.finished) this.listener.runtime.timers.arm(this.timer(T_IDLE), ms);
   }
 
   private cancelTimer(kind: number): void {
@@ -346,6 +356,9 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
       } catch (e) {
         this.fail(e);
       }
+    } else if (kind === T_IDLE) {
+      if (this.responseStarted) this.abortDownstream('SI');
+      else this.fail(new StreamIdleTimeoutError());
     } else if (kind === T_TRY) {
       this.abandonAttempt();
       const err = new UpstreamTimeoutError('upstream per-try timeout');
@@ -362,6 +375,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
   /** `payload`: bytes of body content in `buf` (which may carry chunk framing). */
   onRequestBody(buf: Buffer, payload: number): void {
     this.reqBytes += payload;
+    this.touch();
     if (this.finished) return;
     const conn = this.upConn;
     if (this.replayable) {
@@ -599,6 +613,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
 
   onUpstreamHead(h: ResponseHead): void {
     this.cancelTimer(T_TRY);
+    this.touch();
     const host = this.host as Host;
     const t = now();
     this.headAt = t;
@@ -691,6 +706,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
 
   onUpstreamBody(buf: Buffer, payload: number): void {
     this.resBytes += payload;
+    this.touch();
     if (this.decoder !== null) {
       try {
         this.decoder.feed(buf, 0);
@@ -712,6 +728,7 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
 
   /** The downstream socket drained: let the upstream response flow again. */
   onDownstreamDrain(): void {
+    this.touch();
     if (this.upstreamPaused && this.upConn !== null) {
       this.upstreamPaused = false;
       this.upConn.resume();

@@ -108,6 +108,7 @@ export class Proxy {
       maxHeadBytes: (lim.maxRequestHeadersKb ?? 60) * 1024,
       headTimeoutMs: dur(lim.requestHeadersTimeout, 10_000),
       idleTimeoutMs: dur(lim.idleTimeout, 3_600_000),
+      streamIdleTimeoutMs: dur(lim.streamIdleTimeout, 300_000),
       retryBufferBytes: lim.retryBufferBytes ?? 64 * 1024,
       security: this.security,
     };

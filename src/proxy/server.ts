@@ -55,6 +55,8 @@ export interface ProxyRuntime {
   maxHeadBytes: number;
   headTimeoutMs: number;
   idleTimeoutMs: number;
+  /** No bytes either way for this long ends a request (0: never). */
+  streamIdleTimeoutMs: number;
   retryBufferBytes: number;
   /** Identity, mTLS and JWKS state (security/); absent: plaintext only. */
   security?: SecurityRuntime;

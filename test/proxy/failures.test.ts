@@ -104,6 +104,42 @@ test('keep-alive: an idle connection outlives the head timeout, and is closed af
     assert.equal((got.match(/HTTP\/1\.1 200/g) ?? []).length, 2);
   }));
 
+test('stream idle timeout: 408 SI for a hung upstream, a reset once the answer has started; trickling bytes keep a stream alive', () =>
+  withCleanup(async (defer) => {
+    const up = await rawUpstream((s: net.Socket) => {
+      s.once('data', (d: Buffer) => {
+        const path = d.toString('latin1').split(' ')[1];
+        if (path === '/hang') return; // reads the request, never answers
+        if (path === '/stall') {
+          s.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789');
+          return; // then nothing more
+        }
+        // /trickle: 20 pieces 50 ms apart, against a 400 ms idle timeout
+        s.write('HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n');
+        let n = 0;
+        const t = setInterval(() => {
+          s.write('x');
+          if (++n === 20) clearInterval(t);
+        }, 50);
+        s.on('close', () => clearInterval(t));
+      });
+    });
+    defer(() => up.close());
+    const b = bootstrap(config([{ route: [{ cluster: 'a' }] }], [cluster('a', [up.port])]), {
+      limits: { streamIdleTimeout: '400ms' },
+    });
+    const { proxy, port } = await startProxy(b);
+    defer(() => proxy.stop());
+    const hang = await raw(port, 'GET /hang HTTP/1.1\r\nhost: a\r\n\r\n', /stream timeout$/);
+    assert.equal(status(hang), 408);
+    assert.match(hang, /x-sluice-error-code: SLUICE_PROXY_STREAM_IDLE_TIMEOUT/);
+    const stall = await raw(port, 'GET /stall HTTP/1.1\r\nhost: a\r\n\r\n');
+    assert.equal(status(stall), 200);
+    assert.ok(stall.endsWith('0123456789'), 'the client connection is closed mid-body');
+    const trickle = await raw(port, 'GET /trickle HTTP/1.1\r\nhost: a\r\n\r\n', /x{20}$/);
+    assert.equal(status(trickle), 200);
+  }));
+
 test('upstream failures map to status and response flag', () =>
   withCleanup(async (defer) => {
     const dead = await deadPort();
