@@ -579,9 +579,10 @@ export const ProxyBootstrap = Struct({
       /** Idle keep-alive downstream connections are closed after this. Default 1h (Envoy). */
       idleTimeout: Opt(Duration()),
       /**
-       * A request during which no bytes move either way for this long is ended: 408 (flag SI)
-       * before its response starts, else the client connection is reset. Default 5m
-       * (Envoy's stream_idle_timeout); 0s turns it off.
+       * A request during which no bytes move either way for this long (checked once per
+       * period, so up to twice as long) is ended: 408 (flag SI) before its response starts,
+       * else the client connection is reset. Default 5m (Envoy's stream_idle_timeout); 0s
+       * turns it off.
        */
       streamIdleTimeout: Opt(Duration()),
       /** Request body bytes kept for retries; longer bodies are not retried. Default 64 KiB. */

@@ -53,7 +53,11 @@ const R_GRPC = R_UNAVAILABLE | R_CANCELLED | R_DEADLINE | R_EXHAUSTED | R_INTERN
 const T_ROUTE = 0;
 const T_TRY = 1;
 const T_WAKE = 2;
-/** Stream idle timeout: re-armed whenever bytes move (request body, response body, drain). */
+/**
+ * Stream idle timeout. Armed once; bytes moving only set `activity` (no timer work per
+ * read), and a firing that finds it set clears it and waits another period. A stream is so
+ * ended after one to two periods without bytes.
+ */
 const T_IDLE = 3;
 
 export const STATUS_TEXT: Record<number, string> = {
@@ -219,6 +223,8 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
   private hashCookieLine: string | null = null;
   private query$: URLSearchParams | null = null;
   private timers: (TimerNode | null)[] | null = null;
+  /** Bytes moved since the stream idle timer last looked (see T_IDLE). */
+  private activity = false;
 
   constructor(
     conn: Downstream,
@@ -256,7 +262,8 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
       colon > 0 && this.authority.indexOf(']') < colon
         ? Number(this.authority.slice(colon + 1)) || listener.port
         : listener.port;
-    this.touch();
+    const idleMs = listener.runtime.streamIdleTimeoutMs;
+    if (idleMs > 0) listener.runtime.timers.arm(this.timer(T_IDLE), idleMs);
   }
 
   // ---- request facts (MatchInput / HashSource) ----
@@ -325,10 +332,9 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
     return t;
   }
 
-  /** Bytes moved (or the request began): the stream idle timeout starts over. */
+  /** Bytes moved: the stream is not idle (see T_IDLE). */
   private touch(): void {
-    const ms = this.listener.runtime.streamIdleTimeoutMs;
-    if (ms > 0 && !this.finished) this.listener.runtime.timers.arm(this.timer(T_IDLE), ms);
+    this.activity = true;
   }
 
   private cancelTimer(kind: number): void {
@@ -357,7 +363,13 @@ export class Exchange implements UpstreamUser, TimerTarget, HashSource, MatchInp
         this.fail(e);
       }
     } else if (kind === T_IDLE) {
-      if (this.responseStarted) this.abortDownstream('SI');
+      if (this.activity) {
+        this.activity = false;
+        this.listener.runtime.timers.arm(
+          this.timer(T_IDLE),
+          this.listener.runtime.streamIdleTimeoutMs,
+        );
+      } else if (this.responseStarted) this.abortDownstream('SI');
       else this.fail(new StreamIdleTimeoutError());
     } else if (kind === T_TRY) {
       this.abandonAttempt();
