@@ -17,6 +17,7 @@ import {
   upstream,
   withCleanup,
 } from './helpers.js';
+import { waitFor } from '../source/support/time.js';
 
 interface H2Seen {
   headers: http2.IncomingHttpHeaders;
@@ -148,6 +149,25 @@ test('h2c with prior knowledge: requests and bodies reach an HTTP/1.1 upstream',
       [1, 2, 3, 4].map((i) => `GET /m${i} te=- `),
     );
     assert.match(await metrics(admin), /istio_requests_total\{[^}]*response_code="200"[^}]*\} 8/);
+  }));
+
+test('an idle h2c session is closed after the idle timeout', () =>
+  withCleanup(async (defer) => {
+    const up = await upstream('up');
+    defer(() => up.close());
+    const { proxy, port } = await startProxy(
+      bootstrap(config([{ route: [{ cluster: 'up' }] }], [cluster('up', [up.port])]), {
+        limits: { idleTimeout: '300ms' },
+      }),
+    );
+    defer(() => proxy.stop());
+    const s = connect(port);
+    defer(() => s.destroy());
+    let closed = false;
+    s.on('close', () => (closed = true));
+    const r = await h2Request(s, { ':method': 'GET', ':path': '/', ':authority': 'up' });
+    assert.equal(r.headers[':status'], 200);
+    await waitFor(() => closed, 'the idle session closed by the proxy');
   }));
 
 test('HTTP/1.1 client to an HTTP2 cluster: request body decoded, response re-framed', () =>

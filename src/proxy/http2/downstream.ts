@@ -52,6 +52,9 @@ export class Http2Listener {
     const server = h2.createServer({
       settings: { maxConcurrentStreams: 1000 },
     });
+    // A session without frames either way for the idle timeout is destroyed (node:http2 does
+    // that when no 'timeout' listener takes it), as HTTP/1.1 connections are closed.
+    server.setTimeout(this.listener.runtime.idleTimeoutMs);
     server.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
       session.on('close', () => this.sessions.delete(session));
