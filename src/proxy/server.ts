@@ -840,6 +840,10 @@ export class ServerConnection implements TimerTarget, Downstream {
     this.state = S_UPGRADED;
     this.ex = null;
     const socket = this.socket;
+    // The stream idle timeout, as Envoy applies it to upgraded streams: nothing read from or
+    // written to the client (which sees both directions) for that long closes the tunnel.
+    const idleMs = this.listener.runtime.streamIdleTimeoutMs;
+    if (idleMs > 0) socket.setTimeout(idleMs, () => socket.destroy());
     socket.write(head, 'latin1');
     if (rest.length > 0) socket.write(rest);
     if (this.buf !== null) {

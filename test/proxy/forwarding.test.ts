@@ -11,6 +11,7 @@ import {
   upstream,
   withCleanup,
 } from './helpers.js';
+import { waitFor } from '../source/support/time.js';
 
 test('forwards GET with headers, generates x-request-id, strips hop-by-hop', () =>
   withCleanup(async (defer) => {
@@ -171,4 +172,43 @@ test('WebSocket-style upgrade is tunnelled both ways', () =>
       req.end();
     });
     assert.equal(out, 'echo:ping');
+  }));
+
+test('an upgraded tunnel with no traffic either way is closed after the stream idle timeout', () =>
+  withCleanup(async (defer) => {
+    const up = await upstream('ws');
+    up.server.on('upgrade', (_req, socket) => {
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n',
+      );
+      socket.on('data', (d: Buffer) => socket.write(`echo:${d.toString()}`));
+      socket.on('end', () => socket.destroy());
+      socket.on('error', () => {});
+    });
+    defer(() => up.close());
+    const { proxy, port } = await startProxy(
+      bootstrap(config([{ route: [{ cluster: 'ws' }] }], [cluster('ws', [up.port])]), {
+        limits: { streamIdleTimeout: '300ms' },
+      }),
+    );
+    defer(() => proxy.stop());
+    let closed = false;
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1',
+        port,
+        agent: false,
+        headers: { connection: 'upgrade', upgrade: 'websocket' },
+      });
+      req.on('upgrade', (_res, socket) => {
+        socket.on('close', () => (closed = true));
+        socket.on('error', () => {});
+        socket.write('ping');
+        socket.once('data', (d: Buffer) => resolve(d.toString()));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(echoed, 'echo:ping');
+    await waitFor(() => closed, 'the idle tunnel closed');
   }));
