@@ -351,6 +351,13 @@ export const GatewayServerTls = Struct({
    * bootstrap's `credentialsDir` defaults to `credentials` beside the bootstrap file.
    */
   credentialName: Opt(Type.String()),
+  /**
+   * Lowest and highest TLS version offered. One TLS listener serves every server of the
+   * gateway and OpenSSL settles the version before the SNI picks a server, so the first TLS
+   * server's bounds apply to all. Default 1.2 and 1.3.
+   */
+  minVersion: Opt(Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')])),
+  maxVersion: Opt(Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')])),
 });
 
 /** One Gateway server of the gateway listener: its hosts, and TLS or an HTTPS redirect. */

@@ -65,6 +65,11 @@ export function bareHost(authority: string): string {
 export class CompiledGateway {
   readonly tlsServers: readonly CompiledServer[];
   readonly plainServers: readonly CompiledServer[];
+  /**
+   * TLS version bounds of the listener: the first TLS server's. OpenSSL settles the version
+   * before the SNI callback picks a server's context, so they cannot differ per server.
+   */
+  private readonly versions: Pick<tls.SecureContextOptions, 'minVersion' | 'maxVersion'> = {};
 
   constructor(servers: readonly GatewayServer[], where: string, paths: CredentialPaths) {
     const tlsServers: CompiledServer[] = [];
@@ -85,6 +90,10 @@ export class CompiledGateway {
         return;
       }
       const t = s.tls;
+      if (tlsServers.length === 0) {
+        if (t.minVersion !== undefined) this.versions.minVersion = t.minVersion;
+        if (t.maxVersion !== undefined) this.versions.maxVersion = t.maxVersion;
+      }
       let certFile: string;
       let keyFile: string;
       if (t.credentialName !== undefined) {
@@ -109,6 +118,7 @@ export class CompiledGateway {
         context = tlsMod.createSecureContext({
           cert: readFileSync(certFile),
           key: readFileSync(keyFile),
+          ...this.versions,
         });
       } catch (e) {
         throw new ConfigCompileError(`${at}.tls: ${(e as Error).message}`);
@@ -129,6 +139,7 @@ export class CompiledGateway {
     if (this.server !== null) return this.server;
     const tlsMod = process.getBuiltinModule('node:tls');
     const server = tlsMod.createServer({
+      ...this.versions,
       secureContext: this.contextFor(undefined),
       SNICallback: (name, cb) => cb(null, this.contextFor(name)),
       ALPNProtocols: ['http/1.1'],

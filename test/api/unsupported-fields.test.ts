@@ -93,15 +93,15 @@ const cases: Case[] = [
     path: 'spec.servers[0].tls.minProtocolVersion',
     line: 12,
     col: 7,
-    message: /lowest TLS version is TLS 1\.2/,
+    message: /TLS 1\.0 and 1\.1 are not offered: the gateway's lowest TLS version is TLS 1\.2/,
   },
   {
-    name: 'Gateway tls.maxProtocolVersion below TLS 1.3',
-    yaml: gateway('      maxProtocolVersion: TLSV1_2'),
+    name: 'Gateway tls.maxProtocolVersion TLS 1.1',
+    yaml: gateway('      maxProtocolVersion: TLSV1_1'),
     path: 'spec.servers[0].tls.maxProtocolVersion',
     line: 12,
     col: 7,
-    message: /highest TLS version is TLS 1\.3/,
+    message: /TLS 1\.0 and 1\.1 are not offered/,
   },
   {
     name: 'Gateway tls.cipherSuites',
@@ -164,6 +164,11 @@ describe('unimplemented Istio fields and values warn where they are written', ()
       'the TLS versions the gateway uses',
       gateway('      minProtocolVersion: TLSV1_2\n      maxProtocolVersion: TLSV1_3'),
     ],
+    [
+      'TLS 1.3 only, or 1.2 only',
+      gateway('      minProtocolVersion: TLSV1_3\n      maxProtocolVersion: TLSV1_3'),
+    ],
+    ['TLS 1.2 as the highest', gateway('      maxProtocolVersion: TLSV1_2')],
     ['TLS_AUTO', gateway('      minProtocolVersion: TLS_AUTO\n      maxProtocolVersion: TLS_AUTO')],
     ['location MESH_EXTERNAL', serviceEntry('MESH_EXTERNAL')],
   ];

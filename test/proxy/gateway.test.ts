@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -185,4 +186,52 @@ test('gateway: a request is on its Gateway server port (80 plain, 443 TLS) for r
     }
     const tlsAnswer = await get(port, 'a.example.com', readFileSync(join(dir, 'a.crt')));
     assert.equal(tlsAnswer.body, 'secure');
+  }));
+
+test('gateway: TLS version bounds of the servers (minVersion 1.3 refuses a TLS 1.2 client)', () =>
+  withCleanup(async (defer) => {
+    const web = await upstream('web', (_req, res) => res.end('web'));
+    defer(() => web.close());
+    const cfg = gatewayConfig(web.port);
+    const first = cfg.listeners[0]!.servers![0]!;
+    first.tls = { ...first.tls, minVersion: 'TLSv1.3' };
+    const proxy = new Proxy({
+      bootstrap: bootstrap(cfg, { listeners: { gateway: { port: 0 }, admin: { port: 0 } } }),
+      log: silent,
+      baseDir: dir,
+    });
+    await proxy.start();
+    defer(() => proxy.stop());
+    const port = proxy.ports().gateway as number;
+    const caA = readFileSync(join(dir, 'a.crt'));
+    const handshake = (maxVersion: 'TLSv1.2' | 'TLSv1.3') =>
+      new Promise<string>((resolve, reject) => {
+        const s = tls.connect({
+          host: '127.0.0.1',
+          port,
+          servername: 'a.example.com',
+          ca: caA,
+          maxVersion,
+        });
+        s.once('secureConnect', () => {
+          resolve(String(s.getProtocol()));
+          s.destroy();
+        });
+        s.once('error', reject);
+      });
+    assert.equal(await handshake('TLSv1.3'), 'TLSv1.3');
+    await assert.rejects(handshake('TLSv1.2'), /protocol|version|alert/i);
+    // Every server of the listener is held to the first TLS server's bounds (SNI comes later).
+    const b = new Promise<string>((resolve, reject) => {
+      const s = tls.connect({
+        host: '127.0.0.1',
+        port,
+        servername: 'b.example.com',
+        ca: readFileSync(join(dir, 'credentials', 'b-cred', 'tls.crt')),
+        maxVersion: 'TLSv1.2',
+      });
+      s.once('secureConnect', () => resolve('connected'));
+      s.once('error', reject);
+    });
+    await assert.rejects(b, /protocol|version|alert/i);
   }));

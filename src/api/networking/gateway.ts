@@ -20,14 +20,19 @@ export const GatewayPort = Struct({
  * A TLS version bound: TLS_AUTO and the version the gateway uses anyway (Node's defaults,
  * TLS 1.2 to 1.3) are implemented; other versions warn.
  */
-function tlsVersion(builtin: string, bound: string) {
+/**
+ * A TLS version bound of a Gateway server. TLS 1.2 and 1.3 are served (the gateway sets them
+ * for the whole listener: see SLUICE_MESH_GATEWAY_SERVER_UNSUPPORTED when servers differ);
+ * TLS 1.0 and 1.1 are not offered by Node's OpenSSL defaults.
+ */
+function tlsVersion(bound: string) {
   return Type.Union(
     ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'].map((v) =>
-      v === 'TLS_AUTO' || v === builtin
+      v === 'TLS_AUTO' || v === 'TLSV1_2' || v === 'TLSV1_3'
         ? Type.Literal(v)
         : unsupported(
             Type.Literal(v),
-            `the gateway's ${bound} TLS version is ${builtin.replace('TLSV1_', 'TLS 1.')} (Node's default)`,
+            `TLS 1.0 and 1.1 are not offered: the gateway's ${bound} TLS version is TLS 1.2`,
           ),
     ),
   );
@@ -58,8 +63,8 @@ export const ServerTLSSettings = Struct({
   subjectAltNames: Opt(Type.Array(Type.String())),
   verifyCertificateSpki: Opt(unsupported(Type.Array(Type.String()))),
   verifyCertificateHash: Opt(unsupported(Type.Array(Type.String()))),
-  minProtocolVersion: Opt(tlsVersion('TLSV1_2', 'lowest')),
-  maxProtocolVersion: Opt(tlsVersion('TLSV1_3', 'highest')),
+  minProtocolVersion: Opt(tlsVersion('lowest')),
+  maxProtocolVersion: Opt(tlsVersion('highest')),
   cipherSuites: Opt(
     unsupported(Type.Array(Type.String()), "the gateway offers Node's default cipher suites"),
   ),

@@ -112,6 +112,9 @@ export interface GatewayServerInfo {
     credentialName?: string;
     serverCertificate?: string;
     privateKey?: string;
+    /** TLSV1_2 or TLSV1_3 as written (TLS_AUTO and older versions left out). */
+    minProtocolVersion?: string;
+    maxProtocolVersion?: string;
   };
 }
 
@@ -136,6 +139,11 @@ function strMap(v: unknown): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   for (const k of Object.keys(o)) out[k] = String(o[k]);
   return out;
+}
+
+/** A TLS version bound the gateways apply: TLSV1_2 or TLSV1_3. */
+function tls13(v: unknown): boolean {
+  return v === 'TLSV1_2' || v === 'TLSV1_3';
 }
 
 function strList(v: unknown): string[] | undefined {
@@ -374,6 +382,12 @@ export class MeshIndex {
                     ? { serverCertificate: str(t.serverCertificate) }
                     : {}),
                   ...(str(t.privateKey) ? { privateKey: str(t.privateKey) } : {}),
+                  ...(tls13(t.minProtocolVersion)
+                    ? { minProtocolVersion: String(t.minProtocolVersion) }
+                    : {}),
+                  ...(tls13(t.maxProtocolVersion)
+                    ? { maxProtocolVersion: String(t.maxProtocolVersion) }
+                    : {}),
                 };
           servers.push({
             ...(typeof sv.name === 'string' ? { name: sv.name } : {}),

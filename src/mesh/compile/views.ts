@@ -28,6 +28,12 @@ import { contentHash } from './hash.js';
 import type { SecurityIndex } from './security.js';
 
 /** Clusters of one service as one client namespace sees them, built once per DR choice. */
+
+type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+/** Istio's TLSV1_2/TLSV1_3 as Node names them; anything else (TLS_AUTO) is no bound. */
+const tlsVersionOf = (v: string | undefined): TlsVersion | undefined =>
+  v === 'TLSV1_2' ? 'TLSv1.2' : v === 'TLSV1_3' ? 'TLSv1.3' : undefined;
+
 export interface ClusterGroup {
   clusters: Cluster[];
   /** Content hash of `clusters`, computed on first use. */
@@ -281,6 +287,20 @@ export class ViewBuilder {
     return 'https';
   }
 
+  /** A server's TLS version bounds for the proxy; a lowest above the highest drops both. */
+  private tlsVersions(s: GatewayServerInfo): { minVersion?: TlsVersion; maxVersion?: TlsVersion } {
+    const min = tlsVersionOf(s.tls?.minProtocolVersion);
+    const max = tlsVersionOf(s.tls?.maxProtocolVersion);
+    if (min === 'TLSv1.3' && max === 'TLSv1.2') {
+      this.problems.push({
+        code: 'SLUICE_MESH_GATEWAY_SERVER_UNSUPPORTED',
+        message: `HTTPS server ${s.name ?? s.port}: minProtocolVersion TLSV1_3 is above maxProtocolVersion TLSV1_2; the defaults (TLS 1.2 to 1.3) apply`,
+      });
+      return {};
+    }
+    return { ...(min ? { minVersion: min } : {}), ...(max ? { maxVersion: max } : {}) };
+  }
+
   /** The servers of `gws` that are served, and how (problems for the others, once). */
   private servedServers(gws: GatewayInfo[]): Map<GatewayServerInfo, 'http' | 'https'> {
     const out = new Map<GatewayServerInfo, 'http' | 'https'>();
@@ -300,6 +320,7 @@ export class ViewBuilder {
     const out: GatewayServer[] = [];
     const seen = new Set<string>();
     let needed = false;
+    let versions: string | undefined;
     for (const [s, how] of served) {
       // The port: requests this server takes match routes and policies on it.
       const server: GatewayServer = { hosts: s.hosts.map((h) => h.host), port: s.port };
@@ -315,6 +336,16 @@ export class ViewBuilder {
                 serverCertificate: t?.serverCertificate as string,
                 privateKey: t?.privateKey as string,
               };
+        Object.assign(server.tls, this.tlsVersions(s));
+        // One TLS listener serves every server, and the version is settled before SNI.
+        const v = `${server.tls.minVersion ?? ''}-${server.tls.maxVersion ?? ''}`;
+        if (versions === undefined) versions = v;
+        else if (v !== versions) {
+          this.problems.push({
+            code: 'SLUICE_MESH_GATEWAY_SERVER_UNSUPPORTED',
+            message: `HTTPS server ${s.name ?? s.port} asks for other TLS versions than the gateway's first HTTPS server; one TLS listener serves them all, with the first server's versions`,
+          });
+        }
         needed = true;
       } else if (t?.httpsRedirect === true) {
         server.httpsRedirect = true;

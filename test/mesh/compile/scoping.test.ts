@@ -143,6 +143,58 @@ spec:
     assert.deepEqual(r.problems, []);
   });
 
+  it('TLS version bounds are passed on; servers that differ, or a lowest above the highest, are problems', () => {
+    const yaml = (a: string, b: string) => `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: my-gateway, namespace: testns}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [uk.bookinfo.com]
+    tls: {mode: SIMPLE, credentialName: uk-cert, ${a}}
+  - port: {number: 8443, name: https-2, protocol: HTTPS}
+    hosts: [eu.bookinfo.com]
+    tls: {mode: SIMPLE, credentialName: eu-cert, ${b}}
+`;
+    const same = compileMesh(
+      stateOf(b.services, yaml('minProtocolVersion: TLSV1_3', 'minProtocolVersion: TLSV1_3'), vs),
+      registryOf(...b.proxies, gw),
+    );
+    const servers = listenerOf(same.configs.get(gw.id)!, 'gateway').servers ?? [];
+    assert.deepEqual(
+      servers.map((s) => s.tls?.minVersion),
+      ['TLSv1.3', 'TLSv1.3'],
+    );
+    assert.deepEqual(same.problems, []);
+    const differ = compileMesh(
+      stateOf(b.services, yaml('minProtocolVersion: TLSV1_3', 'maxProtocolVersion: TLSV1_2'), vs),
+      registryOf(...b.proxies, gw),
+    );
+    assert.match(
+      differ.problems.map((p) => p.message).join('\n'),
+      /HTTPS server 8443 asks for other TLS versions than the gateway's first HTTPS server/,
+    );
+    const inverted = compileMesh(
+      stateOf(
+        b.services,
+        yaml(
+          'minProtocolVersion: TLSV1_3, maxProtocolVersion: TLSV1_2',
+          'maxProtocolVersion: TLSV1_2',
+        ),
+        vs,
+      ),
+      registryOf(...b.proxies, gw),
+    );
+    const first = listenerOf(inverted.configs.get(gw.id)!, 'gateway').servers?.[0];
+    assert.equal(first?.tls?.minVersion, undefined);
+    assert.equal(first?.tls?.maxVersion, undefined);
+    assert.match(
+      inverted.problems.map((p) => p.message).join('\n'),
+      /minProtocolVersion TLSV1_3 is above maxProtocolVersion TLSV1_2/,
+    );
+  });
+
   it('a credentialName is passed on; other TLS modes and TCP servers are problems, not served', () => {
     const yaml = `apiVersion: networking.istio.io/v1
 kind: Gateway
