@@ -114,7 +114,7 @@ test('stream idle timeout: 408 SI for a hung upstream, a reset once the answer h
           s.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789');
           return; // then nothing more
         }
-        // /trickle: 20 pieces 50 ms apart, against a 400 ms idle timeout
+        // /trickle: 20 pieces 50 ms apart, against a 1 s idle timeout
         s.write('HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n');
         let n = 0;
         const t = setInterval(() => {
@@ -126,7 +126,7 @@ test('stream idle timeout: 408 SI for a hung upstream, a reset once the answer h
     });
     defer(() => up.close());
     const b = bootstrap(config([{ route: [{ cluster: 'a' }] }], [cluster('a', [up.port])]), {
-      limits: { streamIdleTimeout: '400ms' },
+      limits: { streamIdleTimeout: '1s' },
     });
     const { proxy, port } = await startProxy(b);
     defer(() => proxy.stop());

@@ -188,7 +188,7 @@ test('an upgraded tunnel with no traffic either way is closed after the stream i
     defer(() => up.close());
     const { proxy, port } = await startProxy(
       bootstrap(config([{ route: [{ cluster: 'ws' }] }], [cluster('ws', [up.port])]), {
-        limits: { streamIdleTimeout: '300ms' },
+        limits: { streamIdleTimeout: '1s' },
       }),
     );
     defer(() => proxy.stop());
