@@ -358,6 +358,11 @@ export const GatewayServerTls = Struct({
    */
   minVersion: Opt(Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')])),
   maxVersion: Opt(Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')])),
+  /**
+   * TLS 1.2 cipher suites by OpenSSL name, in order of preference (the first TLS server's
+   * apply to all, as the versions); TLS 1.3 suites are always offered. Default: Node's.
+   */
+  ciphers: Opt(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), { minItems: 1 })),
 });
 
 /** One Gateway server of the gateway listener: its hosts, and TLS or an HTTPS redirect. */

@@ -62,14 +62,20 @@ export function bareHost(authority: string): string {
   return colon > 0 && a.indexOf(']') < colon ? a.slice(0, colon) : a;
 }
 
+const TLS13_SUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
+
 export class CompiledGateway {
   readonly tlsServers: readonly CompiledServer[];
   readonly plainServers: readonly CompiledServer[];
   /**
-   * TLS version bounds of the listener: the first TLS server's. OpenSSL settles the version
-   * before the SNI callback picks a server's context, so they cannot differ per server.
+   * TLS version bounds and TLS 1.2 cipher suites of the listener: the first TLS server's.
+   * OpenSSL settles both before the SNI callback picks a server's context, so they cannot
+   * differ per server.
    */
-  private readonly versions: Pick<tls.SecureContextOptions, 'minVersion' | 'maxVersion'> = {};
+  private readonly versions: Pick<
+    tls.SecureContextOptions,
+    'minVersion' | 'maxVersion' | 'ciphers'
+  > = {};
 
   constructor(servers: readonly GatewayServer[], where: string, paths: CredentialPaths) {
     const tlsServers: CompiledServer[] = [];
@@ -93,6 +99,9 @@ export class CompiledGateway {
       if (tlsServers.length === 0) {
         if (t.minVersion !== undefined) this.versions.minVersion = t.minVersion;
         if (t.maxVersion !== undefined) this.versions.maxVersion = t.maxVersion;
+        // TLS 1.3 suites are not configurable in Envoy: they stay offered beside the list.
+        if (t.ciphers !== undefined)
+          this.versions.ciphers = `${TLS13_SUITES}:${t.ciphers.join(':')}`;
       }
       let certFile: string;
       let keyFile: string;

@@ -104,14 +104,6 @@ const cases: Case[] = [
     message: /TLS 1\.0 and 1\.1 are not offered/,
   },
   {
-    name: 'Gateway tls.cipherSuites',
-    yaml: gateway('      cipherSuites: [ECDHE-RSA-AES256-GCM-SHA384]'),
-    path: 'spec.servers[0].tls.cipherSuites',
-    line: 12,
-    col: 7,
-    message: /Node's default cipher suites/,
-  },
-  {
     name: 'Gateway port.targetPort',
     yaml: gateway('').replace('protocol: HTTPS}', 'protocol: HTTPS, targetPort: 8443}'),
     path: 'spec.servers[0].port.targetPort',
@@ -169,6 +161,7 @@ describe('unimplemented Istio fields and values warn where they are written', ()
       gateway('      minProtocolVersion: TLSV1_3\n      maxProtocolVersion: TLSV1_3'),
     ],
     ['TLS 1.2 as the highest', gateway('      maxProtocolVersion: TLSV1_2')],
+    ['cipherSuites', gateway('      cipherSuites: [ECDHE-RSA-AES256-GCM-SHA384]')],
     ['TLS_AUTO', gateway('      minProtocolVersion: TLS_AUTO\n      maxProtocolVersion: TLS_AUTO')],
     ['location MESH_EXTERNAL', serviceEntry('MESH_EXTERNAL')],
   ];

@@ -235,3 +235,45 @@ test('gateway: TLS version bounds of the servers (minVersion 1.3 refuses a TLS 1
     });
     await assert.rejects(b, /protocol|version|alert/i);
   }));
+
+test('gateway: TLS 1.2 cipher suites of the servers; TLS 1.3 stays offered', () =>
+  withCleanup(async (defer) => {
+    const web = await upstream('web', (_req, res) => res.end('web'));
+    defer(() => web.close());
+    const cfg = gatewayConfig(web.port);
+    const first = cfg.listeners[0]!.servers![0]!;
+    first.tls = { ...first.tls, ciphers: ['ECDHE-ECDSA-AES256-GCM-SHA384'] };
+    const proxy = new Proxy({
+      bootstrap: bootstrap(cfg, { listeners: { gateway: { port: 0 }, admin: { port: 0 } } }),
+      log: silent,
+      baseDir: dir,
+    });
+    await proxy.start();
+    defer(() => proxy.stop());
+    const port = proxy.ports().gateway as number;
+    const ca = readFileSync(join(dir, 'a.crt'));
+    const handshake = (opts: tls.ConnectionOptions) =>
+      new Promise<string>((resolve, reject) => {
+        const s = tls.connect({
+          host: '127.0.0.1',
+          port,
+          servername: 'a.example.com',
+          ca,
+          ...opts,
+        });
+        s.once('secureConnect', () => {
+          resolve(`${s.getProtocol()} ${s.getCipher().standardName}`);
+          s.destroy();
+        });
+        s.once('error', reject);
+      });
+    assert.equal(
+      await handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }),
+      'TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
+    );
+    await assert.rejects(
+      handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }),
+      /handshake|cipher|alert/i,
+    );
+    assert.match(await handshake({}), /^TLSv1\.3 /);
+  }));

@@ -65,9 +65,8 @@ export const ServerTLSSettings = Struct({
   verifyCertificateHash: Opt(unsupported(Type.Array(Type.String()))),
   minProtocolVersion: Opt(tlsVersion('lowest')),
   maxProtocolVersion: Opt(tlsVersion('highest')),
-  cipherSuites: Opt(
-    unsupported(Type.Array(Type.String()), "the gateway offers Node's default cipher suites"),
-  ),
+  /** TLS 1.2 cipher suites (OpenSSL names, as Envoy's); TLS 1.3 suites are always offered. */
+  cipherSuites: Opt(Type.Array(Type.String())),
 });
 
 export const Server = Struct({

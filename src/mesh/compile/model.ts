@@ -115,6 +115,7 @@ export interface GatewayServerInfo {
     /** TLSV1_2 or TLSV1_3 as written (TLS_AUTO and older versions left out). */
     minProtocolVersion?: string;
     maxProtocolVersion?: string;
+    cipherSuites?: string[];
   };
 }
 
@@ -387,6 +388,9 @@ export class MeshIndex {
                     : {}),
                   ...(tls13(t.maxProtocolVersion)
                     ? { maxProtocolVersion: String(t.maxProtocolVersion) }
+                    : {}),
+                  ...(strList(t.cipherSuites)?.length
+                    ? { cipherSuites: strList(t.cipherSuites) }
                     : {}),
                 };
           servers.push({

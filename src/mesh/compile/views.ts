@@ -26,10 +26,13 @@ import { compileRoutes, DEFAULT_RETRY_POLICY, type RouteContext } from './routes
 import type { ProxyInstance } from '../registry.js';
 import { contentHash } from './hash.js';
 import type { SecurityIndex } from './security.js';
+import { getCiphers } from 'node:tls';
 
 /** Clusters of one service as one client namespace sees them, built once per DR choice. */
 
 type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+/** Cipher suite names the proxies' OpenSSL knows (the same Node runs the proxies). */
+const KNOWN_CIPHERS: ReadonlySet<string> = new Set(getCiphers());
 /** Istio's TLSV1_2/TLSV1_3 as Node names them; anything else (TLS_AUTO) is no bound. */
 const tlsVersionOf = (v: string | undefined): TlsVersion | undefined =>
   v === 'TLSV1_2' ? 'TLSv1.2' : v === 'TLSV1_3' ? 'TLSv1.3' : undefined;
@@ -287,6 +290,24 @@ export class ViewBuilder {
     return 'https';
   }
 
+  /**
+   * A server's TLS 1.2 cipher suites the proxies' OpenSSL knows; unknown names are left out
+   * with a problem (none left: the defaults), so no config fails to compile on them.
+   */
+  private tlsCiphers(s: GatewayServerInfo): { ciphers?: string[] } {
+    const asked = s.tls?.cipherSuites;
+    if (asked === undefined) return {};
+    const known = asked.filter((c) => KNOWN_CIPHERS.has(c.toLowerCase()));
+    const unknown = asked.filter((c) => !KNOWN_CIPHERS.has(c.toLowerCase()));
+    if (unknown.length > 0) {
+      this.problems.push({
+        code: 'SLUICE_MESH_GATEWAY_SERVER_UNSUPPORTED',
+        message: `HTTPS server ${s.name ?? s.port}: cipher suites ${unknown.join(', ')} are not known to OpenSSL and are left out${known.length === 0 ? ' (the default suites apply)' : ''}`,
+      });
+    }
+    return known.length > 0 ? { ciphers: known } : {};
+  }
+
   /** A server's TLS version bounds for the proxy; a lowest above the highest drops both. */
   private tlsVersions(s: GatewayServerInfo): { minVersion?: TlsVersion; maxVersion?: TlsVersion } {
     const min = tlsVersionOf(s.tls?.minProtocolVersion);
@@ -336,14 +357,14 @@ export class ViewBuilder {
                 serverCertificate: t?.serverCertificate as string,
                 privateKey: t?.privateKey as string,
               };
-        Object.assign(server.tls, this.tlsVersions(s));
-        // One TLS listener serves every server, and the version is settled before SNI.
-        const v = `${server.tls.minVersion ?? ''}-${server.tls.maxVersion ?? ''}`;
+        Object.assign(server.tls, this.tlsVersions(s), this.tlsCiphers(s));
+        // One TLS listener serves every server; version and cipher are settled before SNI.
+        const v = `${server.tls.minVersion ?? ''}-${server.tls.maxVersion ?? ''}-${(server.tls.ciphers ?? []).join(':')}`;
         if (versions === undefined) versions = v;
         else if (v !== versions) {
           this.problems.push({
             code: 'SLUICE_MESH_GATEWAY_SERVER_UNSUPPORTED',
-            message: `HTTPS server ${s.name ?? s.port} asks for other TLS versions than the gateway's first HTTPS server; one TLS listener serves them all, with the first server's versions`,
+            message: `HTTPS server ${s.name ?? s.port} asks for other TLS versions or cipher suites than the gateway's first HTTPS server; one TLS listener serves them all, with the first server's`,
           });
         }
         needed = true;

@@ -143,7 +143,7 @@ spec:
     assert.deepEqual(r.problems, []);
   });
 
-  it('TLS version bounds are passed on; servers that differ, or a lowest above the highest, are problems', () => {
+  it('TLS versions and cipher suites are passed on; servers that differ, unknown ciphers, or a lowest version above the highest are problems', () => {
     const yaml = (a: string, b: string) => `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: my-gateway, namespace: testns}
@@ -173,7 +173,26 @@ spec:
     );
     assert.match(
       differ.problems.map((p) => p.message).join('\n'),
-      /HTTPS server 8443 asks for other TLS versions than the gateway's first HTTPS server/,
+      /HTTPS server 8443 asks for other TLS versions or cipher suites than the gateway's first HTTPS server/,
+    );
+    const ciphers = compileMesh(
+      stateOf(
+        b.services,
+        yaml(
+          'cipherSuites: [ECDHE-ECDSA-AES256-GCM-SHA384, NOT-A-CIPHER]',
+          'cipherSuites: [ECDHE-ECDSA-AES256-GCM-SHA384]',
+        ),
+        vs,
+      ),
+      registryOf(...b.proxies, gw),
+    );
+    assert.deepEqual(
+      (listenerOf(ciphers.configs.get(gw.id)!, 'gateway').servers ?? []).map((s) => s.tls?.ciphers),
+      [['ECDHE-ECDSA-AES256-GCM-SHA384'], ['ECDHE-ECDSA-AES256-GCM-SHA384']],
+    );
+    assert.deepEqual(
+      ciphers.problems.map((p) => p.message),
+      ['HTTPS server 443: cipher suites NOT-A-CIPHER are not known to OpenSSL and are left out'],
     );
     const inverted = compileMesh(
       stateOf(
