@@ -483,8 +483,9 @@ export class ServerConnection implements TimerTarget, Downstream {
   }
 
   private onData(d: Buffer): void {
-    if (this.idle) {
-      // The next request begins: it has the head timeout to arrive whole.
+    if (this.idle && this.state === S_HEAD) {
+      // The next request begins: it has the head timeout to arrive whole. (While waiting
+      // for the client to read its answers, S_DRAIN, the idle timeout keeps running.)
       this.idle = false;
       this.listener.runtime.timers.arm(this.headTimer, this.listener.runtime.headTimeoutMs);
     }
