@@ -90,32 +90,7 @@ function applyPolicy(c: Cluster, p: PortPolicy): void {
       out.httpQueryParameterName = ch.httpQueryParameterName;
     if (Object.keys(out).length > 0) c.loadBalancer = { consistentHash: out };
   }
-  const cp = p.connectionPool;
-  if (cp) {
-    const pool: NonNullable<Cluster['connectionPool']> = {};
-    if (cp.tcp) {
-      const tcp: NonNullable<typeof pool.tcp> = {};
-      if (cp.tcp.maxConnections !== undefined && cp.tcp.maxConnections > 0)
-        tcp.maxConnections = cp.tcp.maxConnections;
-      if (cp.tcp.connectTimeout !== undefined) tcp.connectTimeout = cp.tcp.connectTimeout;
-      if (Object.keys(tcp).length > 0) pool.tcp = tcp;
-    }
-    // As Istio's applyConnectionPool: a limit of 0 means "not set" (the default, unlimited),
-    // and tcp.idleTimeout is the connections' idle timeout when http.idleTimeout is not set.
-    const h = cp.http;
-    const http: NonNullable<typeof pool.http> = {};
-    if (h?.http1MaxPendingRequests !== undefined && h.http1MaxPendingRequests > 0)
-      http.http1MaxPendingRequests = h.http1MaxPendingRequests;
-    if (h?.http2MaxRequests !== undefined && h.http2MaxRequests > 0)
-      http.http2MaxRequests = h.http2MaxRequests;
-    if (h?.maxRequestsPerConnection !== undefined && h.maxRequestsPerConnection > 0)
-      http.maxRequestsPerConnection = h.maxRequestsPerConnection;
-    if (h?.maxRetries !== undefined && h.maxRetries > 0) http.maxRetries = h.maxRetries;
-    const idle = h?.idleTimeout ?? cp.tcp?.idleTimeout;
-    if (idle !== undefined) http.idleTimeout = idle;
-    if (Object.keys(http).length > 0) pool.http = http;
-    if (Object.keys(pool).length > 0) c.connectionPool = pool;
-  }
+  applyConnectionPool(c, p.connectionPool);
   const od = p.outlierDetection;
   if (od) {
     const out: NonNullable<Cluster['outlierDetection']> = {};
@@ -128,6 +103,38 @@ function applyPolicy(c: Cluster, p: PortPolicy): void {
     if (od.minHealthPercent !== undefined) out.minHealthPercent = od.minHealthPercent;
     c.outlierDetection = out;
   }
+}
+
+/**
+ * A DestinationRule connection pool on a cluster: outbound clusters, and the inbound clusters
+ * of the workloads behind the rule's host (Istio programs the server side with the same
+ * settings).
+ */
+export function applyConnectionPool(c: Cluster, cp: ConnectionPoolSettings | undefined): void {
+  if (cp === undefined) return;
+  const pool: NonNullable<Cluster['connectionPool']> = {};
+  if (cp.tcp) {
+    const tcp: NonNullable<typeof pool.tcp> = {};
+    if (cp.tcp.maxConnections !== undefined && cp.tcp.maxConnections > 0)
+      tcp.maxConnections = cp.tcp.maxConnections;
+    if (cp.tcp.connectTimeout !== undefined) tcp.connectTimeout = cp.tcp.connectTimeout;
+    if (Object.keys(tcp).length > 0) pool.tcp = tcp;
+  }
+  // As Istio's applyConnectionPool: a limit of 0 means "not set" (the default, unlimited),
+  // and tcp.idleTimeout is the connections' idle timeout when http.idleTimeout is not set.
+  const h = cp.http;
+  const http: NonNullable<typeof pool.http> = {};
+  if (h?.http1MaxPendingRequests !== undefined && h.http1MaxPendingRequests > 0)
+    http.http1MaxPendingRequests = h.http1MaxPendingRequests;
+  if (h?.http2MaxRequests !== undefined && h.http2MaxRequests > 0)
+    http.http2MaxRequests = h.http2MaxRequests;
+  if (h?.maxRequestsPerConnection !== undefined && h.maxRequestsPerConnection > 0)
+    http.maxRequestsPerConnection = h.maxRequestsPerConnection;
+  if (h?.maxRetries !== undefined && h.maxRetries > 0) http.maxRetries = h.maxRetries;
+  const idle = h?.idleTimeout ?? cp.tcp?.idleTimeout;
+  if (idle !== undefined) http.idleTimeout = idle;
+  if (Object.keys(http).length > 0) pool.http = http;
+  if (Object.keys(pool).length > 0) c.connectionPool = pool;
 }
 
 /**

@@ -21,7 +21,13 @@ import type {
   VirtualServiceInfo,
 } from './model.js';
 import { HTTP_PROTOCOLS } from '../../api/networking/port-protocol.js';
-import { buildClusters, clusterName, upstreamProtocol } from './policy.js';
+import {
+  applyConnectionPool,
+  buildClusters,
+  clusterName,
+  policyFor,
+  upstreamProtocol,
+} from './policy.js';
 import { compileRoutes, DEFAULT_RETRY_POLICY, type RouteContext } from './routes.js';
 import type { ProxyInstance } from '../registry.js';
 import { contentHash } from './hash.js';
@@ -509,6 +515,12 @@ export function inbound(index: MeshIndex, security: SecurityIndex, p: ProxyInsta
       const protocol = upstreamProtocol(sp.protocol, undefined);
       if (c !== undefined && c.protocol === undefined && protocol !== undefined)
         c.protocol = protocol;
+      // The service's DestinationRule connection pool also limits the server side, as Istio
+      // programs it (the first service port reaching the container port decides).
+      if (c !== undefined && c.connectionPool === undefined) {
+        const dr = index.destinationRuleFor(p.namespace, svc);
+        applyConnectionPool(c, policyFor(dr?.trafficPolicy, undefined, sp.number).connectionPool);
+      }
       if (!mappings.some((m) => m.servicePort === sp.number))
         mappings.push({ servicePort: sp.number, cluster });
     }

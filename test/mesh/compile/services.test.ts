@@ -188,6 +188,32 @@ describe('mesh compiler: services and clusters', () => {
     ]);
   });
 
+  it("a DestinationRule's connection pool limits the inbound cluster too (Istio's server side)", () => {
+    const dr = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews-pool, namespace: default}
+spec:
+  host: reviews
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 10}
+      http: {http1MaxPendingRequests: 5, http2MaxRequests: 20}
+    outlierDetection: {consecutive5xxErrors: 3}
+`;
+    const r = compileMesh(stateOf(b.services, dr), registryOf(...b.proxies));
+    const rv = reviews[0]!;
+    const inbound = clusterOf(r.configs.get(rv.id)!, 'inbound|9080||');
+    assert.deepEqual(inbound?.connectionPool, {
+      tcp: { maxConnections: 10 },
+      http: { http1MaxPendingRequests: 5, http2MaxRequests: 20 },
+    });
+    // Only the pool: load balancing and outlier detection are the client side's.
+    assert.equal(inbound?.outlierDetection, undefined);
+    // A workload no rule covers keeps an unlimited inbound cluster.
+    const pp = b.proxies.find((p) => p.workload.startsWith('productpage'))!;
+    assert.equal(clusterOf(r.configs.get(pp.id)!, 'inbound|9080||')?.connectionPool, undefined);
+  });
+
   it('the inbound listener routes everything to the app port when it has one', () => {
     const rv = reviews[0]!;
     const c = result.configs.get(rv.id)!;
