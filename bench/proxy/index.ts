@@ -38,7 +38,7 @@
  *
  * Session 3 (perf record with --perf-basic-prof; /proc CPU per request, A/B of two bundles
  * in alternating runs): sluice went from ~22-23 µs to ~19-20 µs of CPU per request, and from
- * 0.44-0.46x to 0.50-0.52x nginx, by
+ * 0.44-0.46x to 0.48-0.54x nginx (median of six runs 0.52), by
  * - upstream sockets reading into a reused buffer of their own (`onread`, read-buffer.ts)
  *   instead of Node allocating, shrinking and later sweeping a 64 KiB ArrayBuffer per read:
  *   ~10% of the proxy's CPU (malloc/free, BackingStore bookkeeping, GC). Downstream sockets
