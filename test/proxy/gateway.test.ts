@@ -75,6 +75,38 @@ function get(
   });
 }
 
+/** A gateway proxy running `cfg` (certificate paths relative to the test's directory). */
+async function startGateway(
+  cfg: ProxyConfig,
+  defer: (c: () => unknown) => void,
+): Promise<{ proxy: Proxy; port: number }> {
+  const proxy = new Proxy({
+    bootstrap: bootstrap(cfg, { listeners: { gateway: { port: 0 }, admin: { port: 0 } } }),
+    log: silent,
+    baseDir: dir,
+  });
+  await proxy.start();
+  defer(() => proxy.stop());
+  return { proxy, port: proxy.ports().gateway as number };
+}
+
+/** A TLS handshake with the gateway for `servername`: its protocol and cipher, or a rejection. */
+function handshake(
+  port: number,
+  servername: string,
+  ca: Buffer,
+  opts: tls.ConnectionOptions = {},
+): Promise<{ protocol: string; cipher: string }> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername, ca, ...opts });
+    s.once('secureConnect', () => {
+      resolve({ protocol: String(s.getProtocol()), cipher: s.getCipher().standardName });
+      s.destroy();
+    });
+    s.once('error', reject);
+  });
+}
+
 test('gateway: TLS terminated per server by SNI (files and credentialName), hosts, httpsRedirect', () =>
   withCleanup(async (defer) => {
     const web = await upstream('web', (req, res) => {
@@ -82,17 +114,8 @@ test('gateway: TLS terminated per server by SNI (files and credentialName), host
       res.end(`web ${req.headers.host} ${req.url}`);
     });
     defer(() => web.close());
-    const proxy = new Proxy({
-      bootstrap: bootstrap(gatewayConfig(web.port), {
-        listeners: { gateway: { port: 0 }, admin: { port: 0 } },
-      }),
-      log: silent,
-      baseDir: dir,
-    });
-    await proxy.start();
-    defer(() => proxy.stop());
+    const { proxy, port } = await startGateway(gatewayConfig(web.port), defer);
     assert.equal(proxy.version, 'v1');
-    const port = proxy.ports().gateway as number;
     const caA = readFileSync(join(dir, 'a.crt'));
     const caB = readFileSync(join(dir, 'credentials', 'b-cred', 'tls.crt'));
     // each host gets its own certificate (verified by the client against that host's CA)
@@ -172,14 +195,7 @@ test('gateway: a request is on its Gateway server port (80 plain, 443 TLS) for r
       ],
       clusters: [cluster('web', [web.port]), cluster('secure', [secure.port])],
     };
-    const proxy = new Proxy({
-      bootstrap: bootstrap(cfg, { listeners: { gateway: { port: 0 }, admin: { port: 0 } } }),
-      log: silent,
-      baseDir: dir,
-    });
-    await proxy.start();
-    defer(() => proxy.stop());
-    const port = proxy.ports().gateway as number;
+    const { port } = await startGateway(cfg, defer);
     // The proxy listens on one OS-chosen port; the Host names that port or none.
     for (const host of ['a.example.com', `a.example.com:${port}`]) {
       assert.equal((await request(port, { headers: { host } })).body, 'web', host);
@@ -195,45 +211,18 @@ test('gateway: TLS version bounds of the servers (minVersion 1.3 refuses a TLS 1
     const cfg = gatewayConfig(web.port);
     const first = cfg.listeners[0]!.servers![0]!;
     first.tls = { ...first.tls, minVersion: 'TLSv1.3' };
-    const proxy = new Proxy({
-      bootstrap: bootstrap(cfg, { listeners: { gateway: { port: 0 }, admin: { port: 0 } } }),
-      log: silent,
-      baseDir: dir,
-    });
-    await proxy.start();
-    defer(() => proxy.stop());
-    const port = proxy.ports().gateway as number;
+    const { port } = await startGateway(cfg, defer);
     const caA = readFileSync(join(dir, 'a.crt'));
-    const handshake = (maxVersion: 'TLSv1.2' | 'TLSv1.3') =>
-      new Promise<string>((resolve, reject) => {
-        const s = tls.connect({
-          host: '127.0.0.1',
-          port,
-          servername: 'a.example.com',
-          ca: caA,
-          maxVersion,
-        });
-        s.once('secureConnect', () => {
-          resolve(String(s.getProtocol()));
-          s.destroy();
-        });
-        s.once('error', reject);
-      });
-    assert.equal(await handshake('TLSv1.3'), 'TLSv1.3');
-    await assert.rejects(handshake('TLSv1.2'), /protocol|version|alert/i);
+    const a = (maxVersion: 'TLSv1.2' | 'TLSv1.3') =>
+      handshake(port, 'a.example.com', caA, { maxVersion });
+    assert.equal((await a('TLSv1.3')).protocol, 'TLSv1.3');
+    await assert.rejects(a('TLSv1.2'), /protocol|version|alert/i);
     // Every server of the listener is held to the first TLS server's bounds (SNI comes later).
-    const b = new Promise<string>((resolve, reject) => {
-      const s = tls.connect({
-        host: '127.0.0.1',
-        port,
-        servername: 'b.example.com',
-        ca: readFileSync(join(dir, 'credentials', 'b-cred', 'tls.crt')),
-        maxVersion: 'TLSv1.2',
-      });
-      s.once('secureConnect', () => resolve('connected'));
-      s.once('error', reject);
-    });
-    await assert.rejects(b, /protocol|version|alert/i);
+    const caB = readFileSync(join(dir, 'credentials', 'b-cred', 'tls.crt'));
+    await assert.rejects(
+      handshake(port, 'b.example.com', caB, { maxVersion: 'TLSv1.2' }),
+      /protocol|version|alert/i,
+    );
   }));
 
 test('gateway: TLS 1.2 cipher suites of the servers; TLS 1.3 stays offered', () =>
@@ -243,37 +232,19 @@ test('gateway: TLS 1.2 cipher suites of the servers; TLS 1.3 stays offered', () 
     const cfg = gatewayConfig(web.port);
     const first = cfg.listeners[0]!.servers![0]!;
     first.tls = { ...first.tls, ciphers: ['ECDHE-ECDSA-AES256-GCM-SHA384'] };
-    const proxy = new Proxy({
-      bootstrap: bootstrap(cfg, { listeners: { gateway: { port: 0 }, admin: { port: 0 } } }),
-      log: silent,
-      baseDir: dir,
-    });
-    await proxy.start();
-    defer(() => proxy.stop());
-    const port = proxy.ports().gateway as number;
+    const { port } = await startGateway(cfg, defer);
     const ca = readFileSync(join(dir, 'a.crt'));
-    const handshake = (opts: tls.ConnectionOptions) =>
-      new Promise<string>((resolve, reject) => {
-        const s = tls.connect({
-          host: '127.0.0.1',
-          port,
-          servername: 'a.example.com',
-          ca,
-          ...opts,
-        });
-        s.once('secureConnect', () => {
-          resolve(`${s.getProtocol()} ${s.getCipher().standardName}`);
-          s.destroy();
-        });
-        s.once('error', reject);
-      });
+    const a = async (opts: tls.ConnectionOptions) => {
+      const r = await handshake(port, 'a.example.com', ca, opts);
+      return `${r.protocol} ${r.cipher}`;
+    };
     assert.equal(
-      await handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }),
+      await a({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }),
       'TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
     );
     await assert.rejects(
-      handshake({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }),
+      a({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }),
       /handshake|cipher|alert/i,
     );
-    assert.match(await handshake({}), /^TLSv1\.3 /);
+    assert.match(await a({}), /^TLSv1\.3 /);
   }));
