@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { test } from 'node:test';
 import {
   bootstrap,
@@ -139,52 +140,55 @@ test('Expect: 100-continue is answered by the proxy', () =>
     assert.match(out, /got body$/);
   }));
 
+/** An upstream that answers an upgrade with 101 and then echoes what it reads. */
+async function echoUpstream() {
+  const up = await upstream('ws');
+  up.server.on('upgrade', (_req, socket) => {
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n',
+    );
+    socket.on('data', (d: Buffer) => socket.write(`echo:${d.toString()}`));
+    socket.on('end', () => socket.destroy());
+    socket.on('error', () => {});
+  });
+  return up;
+}
+
+/** A WebSocket-style upgrade through the proxy: the tunnel's client socket, 'ping' sent, and the first answer. */
+function pingTunnel(port: number): Promise<{ socket: net.Socket; answer: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      agent: false,
+      headers: { connection: 'upgrade', upgrade: 'websocket' },
+    });
+    req.on('upgrade', (_res, socket: net.Socket) => {
+      socket.on('error', () => {});
+      socket.write('ping');
+      socket.once('data', (d: Buffer) => resolve({ socket, answer: d.toString() }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 test('WebSocket-style upgrade is tunnelled both ways', () =>
   withCleanup(async (defer) => {
-    const up = await upstream('ws');
-    up.server.on('upgrade', (_req, socket) => {
-      socket.write(
-        'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n',
-      );
-      socket.on('data', (d: Buffer) => socket.write(`echo:${d.toString()}`));
-      socket.on('end', () => socket.destroy());
-    });
+    const up = await echoUpstream();
     defer(() => up.close());
     const { proxy, port } = await startProxy(
       bootstrap(config([{ route: [{ cluster: 'ws' }] }], [cluster('ws', [up.port])])),
     );
     defer(() => proxy.stop());
-    const out = await new Promise<string>((resolve, reject) => {
-      const req = http.request({
-        host: '127.0.0.1',
-        port,
-        agent: false,
-        headers: { connection: 'upgrade', upgrade: 'websocket' },
-      });
-      req.on('upgrade', (_res, socket) => {
-        socket.write('ping');
-        socket.once('data', (d: Buffer) => {
-          socket.destroy();
-          resolve(d.toString());
-        });
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const { socket, answer: out } = await pingTunnel(port);
+    socket.destroy();
     assert.equal(out, 'echo:ping');
   }));
 
 test('an upgraded tunnel with no traffic either way is closed after the stream idle timeout', () =>
   withCleanup(async (defer) => {
-    const up = await upstream('ws');
-    up.server.on('upgrade', (_req, socket) => {
-      socket.write(
-        'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n',
-      );
-      socket.on('data', (d: Buffer) => socket.write(`echo:${d.toString()}`));
-      socket.on('end', () => socket.destroy());
-      socket.on('error', () => {});
-    });
+    const up = await echoUpstream();
     defer(() => up.close());
     const { proxy, port } = await startProxy(
       bootstrap(config([{ route: [{ cluster: 'ws' }] }], [cluster('ws', [up.port])]), {
@@ -192,23 +196,9 @@ test('an upgraded tunnel with no traffic either way is closed after the stream i
       }),
     );
     defer(() => proxy.stop());
-    let closed = false;
-    const echoed = await new Promise<string>((resolve, reject) => {
-      const req = http.request({
-        host: '127.0.0.1',
-        port,
-        agent: false,
-        headers: { connection: 'upgrade', upgrade: 'websocket' },
-      });
-      req.on('upgrade', (_res, socket) => {
-        socket.on('close', () => (closed = true));
-        socket.on('error', () => {});
-        socket.write('ping');
-        socket.once('data', (d: Buffer) => resolve(d.toString()));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const { socket, answer: echoed } = await pingTunnel(port);
+    let closed = socket.destroyed;
+    socket.on('close', () => (closed = true));
     assert.equal(echoed, 'echo:ping');
     await waitFor(() => closed, 'the idle tunnel closed');
   }));
