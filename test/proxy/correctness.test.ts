@@ -108,22 +108,31 @@ test('tracing headers (W3C traceparent/tracestate, B3 multi and single) pass unc
     assert.match(String(t.up.seen[1]?.headers['x-request-id']), /^[0-9a-f-]{36}$/);
   }));
 
+/**
+ * A GET through the proxy to a raw upstream that answers the request with `answer` (bytes
+ * written by hand); resolves with what the client read up to the body "final".
+ */
+async function rawGet(
+  defer: (c: () => unknown) => void,
+  answer: (s: net.Socket) => void,
+): Promise<string> {
+  const up = await rawUpstream((s: net.Socket) => s.once('data', () => answer(s)));
+  defer(() => up.close());
+  const { proxy, port } = await startProxy(
+    bootstrap(config([{ route: [{ cluster: 'up' }] }], [cluster('up', [up.port])])),
+  );
+  defer(() => proxy.stop());
+  return raw(port, 'GET / HTTP/1.1\r\nhost: up\r\n\r\n', /final$/);
+}
+
 test('1xx interim responses from the upstream (100, 103) are dropped; the final one is forwarded', () =>
   withCleanup(async (defer) => {
-    const up = await rawUpstream((s: net.Socket) => {
-      s.once('data', () =>
-        s.write(
-          'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n' +
-            'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal',
-        ),
-      );
-    });
-    defer(() => up.close());
-    const { proxy, port } = await startProxy(
-      bootstrap(config([{ route: [{ cluster: 'up' }] }], [cluster('up', [up.port])])),
+    const out = await rawGet(defer, (s) =>
+      s.write(
+        'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n' +
+          'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal',
+      ),
     );
-    defer(() => proxy.stop());
-    const out = await raw(port, 'GET / HTTP/1.1\r\nhost: up\r\n\r\n', /final$/);
     assert.match(out, /^HTTP\/1\.1 200 OK\r\n/);
     assert.doesNotMatch(out, /103|Early/);
   }));
@@ -132,21 +141,13 @@ test('a final response head split across reads after an interim one arrives inta
   withCleanup(async (defer) => {
     // The first read ends inside the final head; the second, longer one lands in the same
     // reused read buffer, so the start of the head must have been copied out of it.
-    const up = await rawUpstream((s: net.Socket) => {
-      s.once('data', () => {
-        s.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nx-a: 1');
-        setTimeout(
-          () => s.write(`\r\nx-pad: ${'p'.repeat(200)}\r\ncontent-length: 5\r\n\r\nfinal`),
-          30,
-        );
-      });
+    const out = await rawGet(defer, (s) => {
+      s.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nx-a: 1');
+      setTimeout(
+        () => s.write(`\r\nx-pad: ${'p'.repeat(200)}\r\ncontent-length: 5\r\n\r\nfinal`),
+        30,
+      );
     });
-    defer(() => up.close());
-    const { proxy, port } = await startProxy(
-      bootstrap(config([{ route: [{ cluster: 'up' }] }], [cluster('up', [up.port])])),
-    );
-    defer(() => proxy.stop());
-    const out = await raw(port, 'GET / HTTP/1.1\r\nhost: up\r\n\r\n', /final$/);
     assert.match(out, /^HTTP\/1\.1 200 OK\r\n/);
     assert.match(out, /\r\nx-a: 1\r\n/);
   }));
