@@ -2,17 +2,18 @@
  * Test helpers: real upstream servers on loopback, the proxy on OS-chosen ports (as its own
  * process, or in-process where a test drives its methods), and raw HTTP/1.1 clients.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import pino from 'pino';
 import type { Cluster, ProxyBootstrap, ProxyConfig, Route } from '../../src/api/proxy-config.js';
 import { proxyCommand } from '../../src/proxy/launch.js';
 import { Proxy } from '../../src/proxy/proxy.js';
+import { runProxyProcess, type ProxyProcess } from '../support/proxy-process.js';
+
+export type { ProxyProcess };
 
 export const silent = pino({ level: 'silent' });
 
@@ -149,18 +150,6 @@ export interface ProxyPorts {
   gateway: number;
 }
 
-/** A `sluice proxy` child process. */
-export interface ProxyProcess {
-  readonly pid: number;
-  /** Its stdout so far, one parsed pino JSON line each (the access log among them). */
-  readonly logs: Record<string, unknown>[];
-  /**
-   * SIGTERM, then waits for the exit and the last log line (SIGKILL when it does not exit
-   * within 5 s). Resolves with the exit code.
-   */
-  stop(): Promise<number | null>;
-}
-
 /**
  * Runs `b` as a `sluice proxy` process exactly as the fleet starts one (the lean bundle with
  * the proxy's V8 flags) and resolves once it has printed its ports. Rejects when the
@@ -168,43 +157,26 @@ export interface ProxyProcess {
  */
 export async function startProxy(b: ProxyBootstrap): Promise<{ proxy: ProxyProcess } & ProxyPorts> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-proxy-test-'));
-  const file = join(dir, 'bootstrap.json');
-  await writeFile(file, JSON.stringify(b));
-  const cmd = await proxyCommand({ bootstrap: file, logLevel: 'info' });
-  const child = spawn(cmd.execPath, cmd.args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const logs: Record<string, unknown>[] = [];
-  // 'close': the process exited and its stdout was read to the end (every log line is in).
-  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
-  const ports = await new Promise<Partial<Record<string, number>>>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      let j: Record<string, unknown>;
-      try {
-        j = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      logs.push(j);
-      if (j.msg === 'proxy started') resolve(j.ports as Partial<Record<string, number>>);
-    });
-    void exited.then((code) => reject(new Error(`sluice proxy exited with ${code}`)));
-  }).finally(() => rm(dir, { recursive: true, force: true }));
-  const proxy: ProxyProcess = {
-    pid: child.pid as number,
-    logs,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      const code = await exited;
-      clearTimeout(t);
-      return code;
-    },
-  };
+  try {
+    const file = join(dir, 'bootstrap.json');
+    await writeFile(file, JSON.stringify(b));
+    const cmd = await proxyCommand({ bootstrap: file, logLevel: 'info' });
+    const proxy = await runProxyProcess(cmd.execPath, cmd.args);
+    return { proxy, ...portsOf(proxy.ports) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The ports of a started proxy by listener (0 for one it does not have). */
+function portsOf(
+  p: Partial<Record<'outbound' | 'inbound' | 'admin' | 'gateway', number>>,
+): ProxyPorts {
   return {
-    proxy,
-    port: ports.outbound ?? 0,
-    inbound: ports.inbound ?? 0,
-    admin: ports.admin ?? 0,
-    gateway: ports.gateway ?? 0,
+    port: p.outbound ?? 0,
+    inbound: p.inbound ?? 0,
+    admin: p.admin ?? 0,
+    gateway: p.gateway ?? 0,
   };
 }
 
@@ -214,14 +186,7 @@ export async function startProxyInProcess(
 ): Promise<{ proxy: Proxy } & ProxyPorts> {
   const proxy = new Proxy({ bootstrap: b, log: silent });
   await proxy.start();
-  const p = proxy.ports();
-  return {
-    proxy,
-    port: p.outbound ?? 0,
-    inbound: p.inbound ?? 0,
-    admin: p.admin ?? 0,
-    gateway: p.gateway ?? 0,
-  };
+  return { proxy, ...portsOf(proxy.ports()) };
 }
 
 export interface Response {

@@ -2,13 +2,12 @@
  * Test helpers for discovery: real `sluice proxy` processes on OS-chosen ports, raw HTTP/2
  * discovery streams (to play a misbehaving or foreign proxy), bounded polling.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { ProxyBootstrap } from '../../../src/api/proxy-config.js';
 import { DISCOVERY_PATH } from '../../../src/api/proxy-config.js';
+import { runProxyProcess, type ProxyProcess } from '../../support/proxy-process.js';
 
 const MAIN = join(import.meta.dirname, '..', '..', '..', 'src', 'proxy', 'main.ts');
 const TSX = import.meta.resolve('tsx');
@@ -34,13 +33,7 @@ export async function waitFor<T>(
   }
 }
 
-export interface ProxyProcess {
-  child: ChildProcess;
-  ports: { outbound?: number; inbound?: number; admin?: number };
-  /** Every JSON log line so far. */
-  logs: Record<string, unknown>[];
-  stop(): Promise<number | null>;
-}
+export type { ProxyProcess };
 
 /** Writes a discovery bootstrap in `dir` and starts `node --import tsx src/proxy/main.ts`. */
 export async function spawnProxy(opts: {
@@ -81,41 +74,14 @@ export async function spawnProxy(opts: {
   };
   const file = join(opts.dir, `bootstrap-${name}.json`);
   await writeFile(file, JSON.stringify(bootstrap));
-  const child = spawn(
-    process.execPath,
-    ['--import', TSX, MAIN, '--bootstrap', file, ...(opts.extraArgs ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const logs: Record<string, unknown>[] = [];
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const ports = await new Promise<ProxyProcess['ports']>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let j: Record<string, unknown>;
-      try {
-        j = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      logs.push(j);
-      if (j.msg === 'proxy started') resolve(j.ports as ProxyProcess['ports']);
-    });
-    void exited.then((code) => reject(new Error(`proxy exited ${code}: ${stderr}`)));
-  });
-  return {
-    child,
-    ports,
-    logs,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      const code = await exited;
-      clearTimeout(t);
-      return code;
-    },
-  };
+  return runProxyProcess(process.execPath, [
+    '--import',
+    TSX,
+    MAIN,
+    '--bootstrap',
+    file,
+    ...(opts.extraArgs ?? []),
+  ]);
 }
 
 export interface RawStream {
