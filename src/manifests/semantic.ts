@@ -234,16 +234,15 @@ function checkServiceEntry(o: ManifestObject, r: Reporter): void {
     const port = asObj(p);
     const protocol = (asStr(port.protocol) ?? 'HTTP').toUpperCase();
     if (protocol === 'GRPC-WEB') warnGrpcWeb(o, i, asStr(port.name) ?? String(port.number), r);
-    if (HTTP_PROTOCOLS.has(protocol)) return;
-    r.add(
+    warnNotRouted(
       o,
-      ['spec', 'ports', i],
-      'SLUICE_PORT_NOT_ROUTED',
-      `port ${asStr(port.name) ?? String(port.number)} is ${protocol}: sluice's proxies route HTTP, HTTP2 and gRPC only, so no sidecar carries its traffic` +
-        (protocol === 'HTTPS' || protocol === 'TLS'
-          ? '; an HTTP route can still send to it with TLS originated by a DestinationRule (tls mode SIMPLE)'
-          : ''),
-      'warning',
+      i,
+      asStr(port.name) ?? String(port.number),
+      protocol,
+      r,
+      protocol === 'HTTPS' || protocol === 'TLS'
+        ? '; an HTTP route can still send to it with TLS originated by a DestinationRule (tls mode SIMPLE)'
+        : '',
     );
   });
   asArr(s.addresses).forEach((a, i) => {
@@ -587,15 +586,27 @@ function checkServicePorts(o: ManifestObject, r: Reporter): void {
     const app = typeof port.appProtocol === 'string' ? port.appProtocol : undefined;
     const protocol = transport === 'TCP' ? portProtocol(name, app) : transport;
     if (protocol === 'GRPC-WEB') warnGrpcWeb(o, i, name ?? String(port.port), r);
-    if (HTTP_PROTOCOLS.has(protocol)) return;
-    r.add(
-      o,
-      ['spec', 'ports', i],
-      'SLUICE_PORT_NOT_ROUTED',
-      `port ${name ?? String(port.port)} is ${protocol}: sluice's proxies route HTTP, HTTP2 and gRPC only, so no sidecar carries its traffic`,
-      'warning',
-    );
+    warnNotRouted(o, i, name ?? String(port.port), protocol, r);
   });
+}
+
+/** `ports[i]` (of a Service or ServiceEntry) is of a protocol the proxies do not route: a warning. */
+function warnNotRouted(
+  o: ManifestObject,
+  i: number,
+  name: string,
+  protocol: string,
+  r: Reporter,
+  hint = '',
+): void {
+  if (HTTP_PROTOCOLS.has(protocol)) return;
+  r.add(
+    o,
+    ['spec', 'ports', i],
+    'SLUICE_PORT_NOT_ROUTED',
+    `port ${name} is ${protocol}: sluice's proxies route HTTP, HTTP2 and gRPC only, so no sidecar carries its traffic${hint}`,
+    'warning',
+  );
 }
 
 /**
