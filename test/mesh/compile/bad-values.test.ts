@@ -27,6 +27,7 @@ import {
   serviceYaml,
   sidecar,
   stateOf,
+  reviewsVs,
 } from './helpers.js';
 
 /** Compiles `config` as a proxy does (schema, then compile); throws what the proxy would NACK with. */
@@ -97,13 +98,7 @@ const codes = (r: MeshCompilation, object?: string) =>
   r.problems.filter((p) => object === undefined || p.object === object).map((p) => p.code);
 
 describe('a bad VirtualService does not freeze the namespace', () => {
-  const BAD_VS = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: default}
-spec:
-  hosts: [reviews]
-  http:
-    - name: insensitive
+  const BAD_VS = reviewsVs(`    - name: insensitive
       match:
         - uri: {regex: "(?i)/api/.*"}
       route:
@@ -111,7 +106,7 @@ spec:
     - name: rest
       route:
         - destination: {host: reviews}
-      retries: {attempts: 3, retryOn: "5xx,connect-failures"}`;
+      retries: {attempts: 3, retryOn: "5xx,connect-failures"}`);
 
   it('every sidecar of the namespace accepts its config; the good VirtualService applies', () => {
     const r = compileAll(stateWith([...SERVICES, GOOD_VS], [BAD_VS]));
@@ -182,16 +177,10 @@ spec:
   ];
   for (const c of ROUTE_CASES) {
     it(`${c.name}: its route is left out, the service keeps its default route`, () => {
-      const vs = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: default}
-spec:
-  hosts: [reviews]
-  http:
-    - name: bad
+      const vs = reviewsVs(`    - name: bad
       ${c.http}
       route:
-        - destination: {host: reviews}`;
+        - destination: {host: reviews}`);
       const r = compileAll(stateWith([...SERVICES, GOOD_VS], [vs]));
       const config = r.configs.get(web.id) as ProxyConfig;
       assert.deepEqual(
@@ -206,15 +195,9 @@ spec:
   }
 
   it('retryOn with only conditions the proxies do not know: the route does not retry', () => {
-    const vs = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews, namespace: default}
-spec:
-  hosts: [reviews]
-  http:
-    - route:
+    const vs = reviewsVs(`    - route:
         - destination: {host: reviews}
-      retries: {attempts: 3, perTryTimeout: 1s, retryOn: "reset-before-request"}`;
+      retries: {attempts: 3, perTryTimeout: 1s, retryOn: "reset-before-request"}`);
     // Istio accepts this one (the load warns): no problem, but nothing to retry on.
     const r = compileAll(stateWith([...SERVICES, vs], []));
     const routes = routesOf(r.configs.get(web.id) as ProxyConfig, 'outbound', 'reviews');

@@ -180,3 +180,15 @@ export function bookinfo(namespace = 'default'): { services: string; proxies: Pr
   ];
   return { services, proxies };
 }
+
+/** A VirtualService `reviews` (namespace default) whose `http` routes are given as YAML lines. */
+export function reviewsVs(http: string, extra = ''): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts: [reviews]
+${extra}  http:
+${http}`;
+}

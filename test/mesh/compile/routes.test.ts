@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Route } from '../../../src/api/proxy-config.js';
 import { compileMesh, DEFAULT_RETRY_POLICY } from '../../../src/mesh/compile/index.js';
-import { bookinfo, fixture, registryOf, routesOf, sidecar, stateOf } from './helpers.js';
+import {
+  bookinfo,
+  fixture,
+  registryOf,
+  reviewsVs as vs,
+  routesOf,
+  sidecar,
+  stateOf,
+} from './helpers.js';
 
 const FQDN = (n: string, ns = 'default') => `${n}.${ns}.svc.cluster.local`;
 const SUBSET = (s: string, n = 'reviews') => `outbound|9080|${s}|${FQDN(n)}`;
@@ -16,18 +24,6 @@ function routesFor(domain: string, ...yaml: string[]): Route[] {
     registryOf(...b.proxies),
   );
   return routesOf(r.configs.get('default/productpage-v1/0')!, 'outbound', domain);
-}
-
-/** A VirtualService for `reviews` with one http route given as YAML lines. */
-function vs(http: string, extra = ''): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts: [reviews]
-${extra}  http:
-${http}`;
 }
 
 interface Case {
